@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.urls import reverse
+
+from .money import CURRENCY_CHOICES, format_amount
+
+
+class ProductQuerySet(models.QuerySet):
+    def published(self) -> ProductQuerySet:
+        return self.filter(status=Product.Status.PUBLISHED)
+
+    def visible_in_dashboard(self) -> ProductQuerySet:
+        return self.exclude(status=Product.Status.ARCHIVED)
+
+
+class Product(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PUBLISHED = "published", "Published"
+        ARCHIVED = "archived", "Archived"
+
+    class CoverState(models.TextChoices):
+        NONE = "none", "None"
+        PENDING = "pending", "Being rendered"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    # Public id used in dashboard URLs (never the sequential pk).
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    title = models.CharField(max_length=140)
+    slug = models.SlugField(max_length=160, unique=True)
+    description = models.TextField(blank=True, max_length=20_000)
+    price = models.PositiveIntegerField(help_text="Minor units (cents).")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="usd")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+
+    # The file buyers get: keyed under the store's prefix by catalog.storage.
+    file = models.FileField(max_length=300, blank=True)
+    file_name = models.CharField(max_length=200, blank=True, help_text="Name buyers download.")
+    page_count = models.PositiveIntegerField(default=0)
+    file_size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+
+    cover = models.FileField(max_length=300, blank=True)
+    cover_state = models.CharField(
+        max_length=16, choices=CoverState.choices, default=CoverState.NONE
+    )
+
+    stamping = models.BooleanField(default=False, help_text="Stamp the buyer's email on page 1.")
+    download_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Downloads per purchase; empty for unlimited."
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ProductQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "-created_at"])]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(price__gt=0), name="product_price_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def price_display(self) -> str:
+        return format_amount(self.price, self.currency)
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == self.Status.PUBLISHED
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:product", kwargs={"slug": self.slug})
+
+
+class ProductFile(models.Model):
+    """Every PDF a product has had. Buyers keep the version they paid for if it changes."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="versions")
+    file = models.FileField(max_length=300)
+    file_name = models.CharField(max_length=200)
+    page_count = models.PositiveIntegerField()
+    file_size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+app_name = "catalog"
+
+urlpatterns = [
+    path("p/<slug:slug>/", views.product_detail, name="product"),
+    path("covers/<uuid:uid>.png", views.cover, name="cover"),
+]

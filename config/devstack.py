@@ -1,0 +1,293 @@
+"""`make run` and `make test` on a fresh machine: start what the product needs, then run it.
+
+    python -m config.devstack run     # private PostgreSQL (if DATABASE_URL is unset), the
+                                      # Stripe stand-in (if STRIPE_SECRET_KEY is unset),
+                                      # migrations, demo data, web server (+ Celery with Redis)
+    python -m config.devstack test    # the same services for the suite, then the quality gates
+
+Everything it starts lives under .run/ (git-ignored) and stops on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ROOT / ".run"
+PYTHON = sys.executable
+PG_PORT = int(os.environ.get("DEVSTACK_PG_PORT", "54329"))
+STANDIN_PORT = int(os.environ.get("DEVSTACK_STRIPE_PORT", "12111"))
+WEB_PORT = int(os.environ.get("DEVSTACK_WEB_PORT", "8000"))
+
+
+def say(message: str) -> None:
+    print(f"\033[1;34m[devstack]\033[0m {message}", flush=True)
+
+
+def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(timeout)
+        return sock.connect_ex((host, port)) == 0
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+
+def _pg_bindir() -> Path:
+    """The system's PostgreSQL binaries, else the ones bundled in the pgserver wheel."""
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).parent
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), reverse=True)
+    if candidates:
+        return candidates[0].parent
+    try:
+        import pgserver  # bundles PostgreSQL binaries
+
+        return Path(pgserver.__file__).parent / "pginstall" / "bin"
+    except ImportError:
+        sys.exit("No PostgreSQL binaries found: install PostgreSQL or set DATABASE_URL.")
+
+
+def _as_pg_user(cmd: list[str]) -> list[str]:
+    # initdb and postgres refuse to run as root: run them as the `postgres` user.
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+def postgres_start(datadir: Path) -> str:
+    """Start (or reuse) a private cluster in `datadir`; return its DATABASE_URL base."""
+    bindir = _pg_bindir()
+    sockdir = datadir.parent / "pg-socket"
+    sockdir.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        pg = pwd.getpwnam("postgres")
+        os.chown(sockdir, pg.pw_uid, pg.pw_gid)
+    if not (datadir / "PG_VERSION").exists():
+        say(f"Creating a private PostgreSQL cluster in {datadir.relative_to(ROOT)}")
+        datadir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            os.chown(datadir, pg.pw_uid, pg.pw_gid)
+        subprocess.run(
+            _as_pg_user(
+                [str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres", "-A", "trust",
+                 "-E", "UTF8", "--no-instructions"]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    if not port_open("127.0.0.1", PG_PORT):
+        say(f"Starting PostgreSQL on 127.0.0.1:{PG_PORT}")
+        options = (
+            f"-p {PG_PORT} -k {sockdir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        subprocess.run(
+            _as_pg_user(
+                [str(bindir / "pg_ctl"), "-D", str(datadir), "-o", options, "-l",
+                 str(datadir.parent / "postgres.log"), "-w", "start"]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    return f"postgres://postgres@127.0.0.1:{PG_PORT}"
+
+
+def postgres_stop(datadir: Path) -> None:
+    bindir = _pg_bindir()
+    subprocess.run(
+        _as_pg_user([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "stop"]),
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def database_ensure(base_url: str, name: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(f"{base_url}/postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if cur.fetchone() is None:
+            cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+
+
+# --- Processes ----------------------------------------------------------------------------
+
+
+class Supervisor:
+    """Start processes, stream their output, stop them all on Ctrl-C or when one dies."""
+
+    def __init__(self) -> None:
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+        self.procs.append((name, proc))
+        return proc
+
+    def wait(self) -> int:
+        try:
+            while True:
+                for name, proc in self.procs:
+                    if proc.poll() is not None:
+                        say(f"{name} exited with {proc.returncode}; stopping the rest")
+                        return proc.returncode or 1
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            say("Stopping…")
+            return 0
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        for _, proc in self.procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for _, proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def manage(*args: str, env: dict[str, str]) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def base_env() -> tuple[dict[str, str], Path | None]:
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    datadir = None
+    if not env.get("DATABASE_URL"):
+        datadir = RUN / "pg"
+        base = postgres_start(datadir)
+        database_ensure(base, "product_purchase")
+        env["DATABASE_URL"] = f"{base}/product_purchase"
+    return env, datadir
+
+
+def cmd_run() -> int:
+    RUN.mkdir(exist_ok=True)
+    env, datadir = base_env()
+    sup = Supervisor()
+    try:
+        if not env.get("STRIPE_SECRET_KEY"):
+            say(f"No STRIPE_SECRET_KEY: using the local Stripe stand-in on :{STANDIN_PORT}")
+            env["STRIPE_API_BASE"] = f"http://127.0.0.1:{STANDIN_PORT}"
+            env.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_standin_dev_secret")
+            sup.start(
+                "stripe-standin",
+                [PYTHON, "-m", "payments.stripe_standin", "--host", "127.0.0.1",
+                 "--port", str(STANDIN_PORT),
+                 "--public-url", f"http://localhost:{STANDIN_PORT}",
+                 "--webhook-url", f"http://127.0.0.1:{WEB_PORT}/stripe/webhook/",
+                 "--webhook-host", f"localhost:{WEB_PORT}",
+                 "--webhook-secret", env["STRIPE_WEBHOOK_SECRET"],
+                 "--state-file", str(RUN / "stripe-standin.json")],
+                env,
+            )
+            for _ in range(50):
+                if port_open("127.0.0.1", STANDIN_PORT):
+                    break
+                time.sleep(0.1)
+        say("Migrating every schema")
+        manage("migrate_platform", "-v", "0", env=env)
+        manage("seed_demo", env=env)
+        sup.start(
+            "web", [PYTHON, "manage.py", "runserver", f"0.0.0.0:{WEB_PORT}"], env
+        )
+        if env.get("REDIS_URL"):
+            sup.start("worker", [PYTHON, "-m", "celery", "-A", "config", "worker", "-l", "info",
+                                 "--concurrency", "2"], env)
+            sup.start("beat", [PYTHON, "-m", "celery", "-A", "config", "beat", "-l", "info",
+                               "--schedule", str(RUN / "celerybeat-schedule")], env)
+        say(f"Platform: http://localhost:{WEB_PORT}   Demo store: http://demo.localhost:{WEB_PORT}")
+        return sup.wait()
+    finally:
+        sup.stop()
+        if datadir is not None:
+            say("Stopping PostgreSQL")
+            postgres_stop(datadir)
+
+
+def ensure_chromium() -> None:
+    """The browser journey needs Debian's chromium; install it when we can (root, apt)."""
+    if shutil.which("chromium") or os.environ.get("SKIP_BROWSER_INSTALL"):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        say("Installing Debian's chromium for the browser tests (apt-get)")
+        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=False,
+                       stdout=subprocess.DEVNULL)
+
+
+def redis_url_for_tests() -> str:
+    if os.environ.get("REDIS_URL"):
+        return os.environ["REDIS_URL"]
+    if port_open("127.0.0.1", 6379):
+        return "redis://127.0.0.1:6379/15"
+    server = shutil.which("redis-server")
+    if server:
+        port = 16379
+        if not port_open("127.0.0.1", port):
+            say(f"Starting a private Redis on :{port}")
+            subprocess.run([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                            "--appendonly", "no", "--daemonize", "yes",
+                            "--pidfile", str(RUN / "redis.pid"),
+                            "--logfile", str(RUN / "redis.log")], check=True)
+        return f"redis://127.0.0.1:{port}/15"
+    return ""
+
+
+def cmd_test(pytest_args: list[str]) -> int:
+    RUN.mkdir(exist_ok=True)
+    env, datadir = base_env()
+    env["DJANGO_TESTING"] = "1"
+    env["TEST_REDIS_URL"] = redis_url_for_tests()
+    env.pop("REDIS_URL", None)  # the suite decides per test where Redis is used
+    ensure_chromium()
+    gates = [
+        ("ruff check", [PYTHON, "-m", "ruff", "check", "."]),
+        ("ruff format", [PYTHON, "-m", "ruff", "format", "--check", "."]),
+        ("missing migrations", [PYTHON, "manage.py", "makemigrations", "--check", "--dry-run"]),
+    ]
+    try:
+        if not pytest_args:
+            for name, cmd in gates:
+                say(name)
+                if subprocess.run(cmd, cwd=ROOT, env=env).returncode != 0:
+                    say(f"{name} failed")
+                    return 1
+        say("pytest")
+        return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, env=env).returncode
+    finally:
+        if datadir is not None and os.environ.get("CI"):
+            postgres_stop(datadir)
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "test"):
+        print(__doc__)
+        return 2
+    if sys.argv[1] == "run":
+        return cmd_run()
+    return cmd_test(sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

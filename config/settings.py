@@ -1,0 +1,346 @@
+"""One settings module for every environment: the environment decides.
+
+Names follow the original product's table (DJANGO_*), plus the platform's own
+(PLATFORM_DOMAIN, STRIPE_*, PLATFORM_FEE_*). Development defaults just work; with
+DJANGO_DEBUG off the secrets become mandatory and the secure defaults switch on.
+"""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# pytest imports this module with pytest loaded; `make test` also sets DJANGO_TESTING.
+TESTING = env.bool("DJANGO_TESTING", default="pytest" in sys.modules)
+
+
+def required(name: str, dev_default: str) -> str:
+    """A secret: optional in development, mandatory in production."""
+    value = env.str(name, default="")
+    if value:
+        return value
+    if DEBUG or TESTING:
+        return dev_default
+    raise ImproperlyConfigured(f"{name} must be set when DJANGO_DEBUG is off.")
+
+
+SECRET_KEY = required("DJANGO_SECRET_KEY", "CHANGEME!!!-dev-only-not-for-production-use-0123456789")
+
+# --- The platform -------------------------------------------------------------------------
+# Stores live at <subdomain>.PLATFORM_DOMAIN; the main site at PLATFORM_DOMAIN itself.
+PLATFORM_DOMAIN = env.str("PLATFORM_DOMAIN", default="localhost").lower()
+PLATFORM_NAME = env.str("PLATFORM_NAME", default="product_purchase")
+# Port the public URLs carry in development (stores at http://alice.localhost:8000).
+PLATFORM_PORT = env.str("PLATFORM_PORT", default="8000" if DEBUG else "")
+PLATFORM_SCHEME = env.str("PLATFORM_SCHEME", default="http" if DEBUG else "https")
+
+ALLOWED_HOSTS = env.list(
+    "DJANGO_ALLOWED_HOSTS", default=[PLATFORM_DOMAIN, f".{PLATFORM_DOMAIN}", "127.0.0.1"]
+)
+# Custom domains are verified per store; the tenant middleware refuses unknown hosts, so
+# production may set DJANGO_ALLOWED_HOSTS=* and let the domain table decide.
+
+# --- Apps ---------------------------------------------------------------------------------
+SHARED_APPS = [
+    "django_tenants",
+    "tenants",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.admin",
+    "django.contrib.humanize",
+    "allauth",
+    "allauth.account",
+    "payments.platform",
+    "sellers",
+    "console",
+]
+TENANT_APPS = [
+    "catalog",
+    "payments",
+]
+INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+TENANT_MODEL = "tenants.Store"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+PUBLIC_SCHEMA_NAME = "public"
+PUBLIC_SCHEMA_URLCONF = "config.urls_public"
+ROOT_URLCONF = "config.urls_tenants"
+# One `SET search_path` per request instead of one per cursor.
+TENANT_LIMIT_SET_CALLS = True
+# New stores are cloned from a migrated template schema instead of running every
+# migration: see tenants.services.store_template_refresh.
+TENANT_CREATION_FAKES_MIGRATIONS = True
+TENANT_BASE_SCHEMA = "store_template"
+DEFAULT_NOT_FOUND_TENANT_VIEW = "tenants.views.store_not_found"
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "tenants.middleware.StoreMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "tenants.middleware.StoreStatusMiddleware",
+    "config.middleware.SecurityHeadersMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "config.context_processors.platform",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "config.wsgi.application"
+
+# --- Database -----------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db_url(
+        "DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/product_purchase"
+    )
+}
+DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str(
+    "DJANGO_TEST_DATABASE_NAME", default="test_product_purchase"
+)
+DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache, Celery ------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if TESTING:
+    # The suite uses a Redis database of its own (see config.devstack), never the app's.
+    REDIS_URL = env.str("TEST_REDIS_URL", default="")
+if env.str("DJANGO_CACHES", default=""):
+    CACHES = {"default": env.cache_url("DJANGO_CACHES")}
+elif REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                # A cache outage degrades pages instead of failing them.
+                "IGNORE_EXCEPTIONS": True,
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 0.5,
+            },
+        }
+    }
+    DJANGO_REDIS_IGNORE_EXCEPTIONS = True
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Every key carries the active schema, so one store's cache never answers another's.
+CACHES["default"]["KEY_FUNCTION"] = "django_tenants.cache.make_key"
+CACHES["default"]["REVERSE_KEY_FUNCTION"] = "django_tenants.cache.reverse_key"
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or None)
+# Without a broker, tasks run in the request (development without Redis).
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL or TESTING)
+CELERY_TASK_EAGER_PROPAGATES = True
+# A worker killed mid-task leaves the message on the broker: tasks are idempotent.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_DEFAULT_QUEUE = "product_purchase"
+CELERY_TIMEZONE = "UTC"
+
+# --- Auth ---------------------------------------------------------------------------------
+AUTH_USER_MODEL = "sellers.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": "10/m/ip,5/5m/key",
+    "signup": "20/m/ip",
+    "confirm_email": "1/3m/key",
+    "reset_password": "20/m/ip,5/m/key",
+}
+ACCOUNT_ADAPTER = "sellers.adapters.AccountAdapter"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = env.str("DJANGO_EMAIL_SUBJECT_PREFIX", default="[product_purchase] ")
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = PLATFORM_SCHEME
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "sellers:home"
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+
+# One login for the main domain and every store subdomain: cookies on the parent domain.
+# (Custom domains get their own sessions; see tenants.middleware.)
+SESSION_COOKIE_DOMAIN = env.str("DJANGO_SESSION_COOKIE_DOMAIN", default=f".{PLATFORM_DOMAIN}")
+CSRF_COOKIE_DOMAIN = SESSION_COOKIE_DOMAIN
+SESSION_COOKIE_HTTPONLY = env.bool("DJANGO_SESSION_COOKIE_HTTPONLY", default=True)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_SAMESITE = "Lax"
+_port = f":{PLATFORM_PORT}" if PLATFORM_PORT else ""
+CSRF_TRUSTED_ORIGINS = env.list(
+    "DJANGO_CSRF_TRUSTED_ORIGINS",
+    default=[
+        f"{PLATFORM_SCHEME}://{PLATFORM_DOMAIN}{_port}",
+        f"{PLATFORM_SCHEME}://*.{PLATFORM_DOMAIN}{_port}",
+    ],
+)
+
+# --- Security -----------------------------------------------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
+SECURE_CONTENT_TYPE_NOSNIFF = env.bool("DJANGO_SECURE_CONTENT_TYPE_NOSNIFF", default=True)
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# The storefront loads nothing from third parties; Stripe Checkout is a redirect.
+CONTENT_SECURITY_POLICY = env.str(
+    "DJANGO_CONTENT_SECURITY_POLICY",
+    default=(
+        "default-src 'self'; img-src 'self' data: blob: https:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self'; form-action 'self' https: http:; frame-ancestors 'none'; "
+        "base-uri 'self'; object-src 'none'"
+    ),
+)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- Email --------------------------------------------------------------------------------
+DEFAULT_FROM_EMAIL = env.str(
+    "DJANGO_DEFAULT_FROM_EMAIL", default="product_purchase <noreply@product-purchase.example>"
+)
+SERVER_EMAIL = env.str("DJANGO_SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+EMAIL_SUBJECT_PREFIX = env.str("DJANGO_EMAIL_SUBJECT_PREFIX", default="[product_purchase] ")
+MAILGUN_API_KEY = env.str("DJANGO_MAILGUN_API_KEY", default="")
+if MAILGUN_API_KEY:
+    EMAIL_BACKEND = "anymail.backends.mailgun.EmailBackend"
+    ANYMAIL = {
+        "MAILGUN_API_KEY": MAILGUN_API_KEY,
+        "MAILGUN_SENDER_DOMAIN": required("DJANGO_MAILGUN_SERVER_NAME", ""),
+    }
+elif env.str("DJANGO_EMAIL_URL", default=""):
+    vars().update(env.email_url("DJANGO_EMAIL_URL"))
+elif DEBUG or TESTING:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+else:
+    raise ImproperlyConfigured("Set DJANGO_MAILGUN_API_KEY or DJANGO_EMAIL_URL in production.")
+
+# --- Storage ------------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(env.str("DJANGO_MEDIA_ROOT", default=str(BASE_DIR / ".run" / "media")))
+MEDIA_URL = "/media/"
+AWS_STORAGE_BUCKET_NAME = env.str("DJANGO_AWS_STORAGE_BUCKET_NAME", default="")
+AWS_ACCESS_KEY_ID = env.str("DJANGO_AWS_ACCESS_KEY_ID", default="")
+AWS_SECRET_ACCESS_KEY = env.str("DJANGO_AWS_SECRET_ACCESS_KEY", default="")
+AWS_S3_ENDPOINT_URL = env.str("DJANGO_AWS_S3_ENDPOINT_URL", default="") or None
+AWS_S3_REGION_NAME = env.str("DJANGO_AWS_S3_REGION_NAME", default="us-east-1")
+# Paid files are never public: every URL is a short-lived signature.
+AWS_QUERYSTRING_AUTH = True
+AWS_QUERYSTRING_EXPIRE = 600
+AWS_DEFAULT_ACL = None
+AWS_S3_FILE_OVERWRITE = False
+# How local files are delivered when not on S3: "stream" (development) or "nginx"
+# (X-Accel-Redirect to the internal location in deploy/nginx).
+PROTECTED_MEDIA_DELIVERY = env.str("PROTECTED_MEDIA_DELIVERY", default="stream" if DEBUG else "nginx")
+PROTECTED_MEDIA_INTERNAL_URL = "/_protected/"
+if AWS_STORAGE_BUCKET_NAME:
+    _private = {"BACKEND": "catalog.storage.StoreS3Storage", "OPTIONS": {}}
+else:
+    _private = {"BACKEND": "catalog.storage.StoreFileSystemStorage", "OPTIONS": {}}
+STORAGES = {
+    "default": _private,
+    "private": _private,
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG or TESTING
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+PDF_MAX_UPLOAD_BYTES = env.int("PDF_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+
+# --- Stripe -------------------------------------------------------------------------------
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+# No key and no base: development talks to the local stand-in (payments/stripe_standin).
+STRIPE_STANDIN = not STRIPE_SECRET_KEY or bool(STRIPE_API_BASE)
+if not STRIPE_SECRET_KEY:
+    if not (DEBUG or TESTING):
+        raise ImproperlyConfigured("STRIPE_SECRET_KEY must be set when DJANGO_DEBUG is off.")
+    STRIPE_SECRET_KEY = "sk_test_standin"
+    STRIPE_API_BASE = STRIPE_API_BASE or "http://127.0.0.1:12111"
+STRIPE_WEBHOOK_SECRET = required("STRIPE_WEBHOOK_SECRET", "whsec_standin_dev_secret")
+STRIPE_WEBHOOK_TOLERANCE = 300
+STRIPE_TIMEOUT = env.float("STRIPE_TIMEOUT", default=10.0)
+PLATFORM_FEE_PERCENT = Decimal(env.str("PLATFORM_FEE_PERCENT", default="5.0"))
+PLATFORM_FEE_FIXED = env.int("PLATFORM_FEE_FIXED", default=30)
+
+# --- i18n, logging ------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# Development and tests serve static files straight from the app folders.
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
+WHITENOISE_AUTOREFRESH = DEBUG or TESTING
+if WHITENOISE_USE_FINDERS:
+    import warnings
+
+    warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")

@@ -1,0 +1,17 @@
+"""The main domain: landing, accounts, onboarding, webhooks, console, admin."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+from config.health import healthz
+from sellers import views as seller_views
+
+urlpatterns = [
+    path("", seller_views.landing, name="landing"),
+    path("healthz", healthz, name="healthz"),
+    path("accounts/", include("allauth.urls")),
+    path("", include("sellers.urls")),
+    path("admin/", admin.site.urls),
+]

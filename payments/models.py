@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from catalog.models import Product
+from catalog.money import format_amount
+
+
+class Purchase(models.Model):
+    """One paid Checkout Session. Lives in the store's schema."""
+
+    class Status(models.TextChoices):
+        PAID = "paid", "Paid"
+        REFUNDED = "refunded", "Refunded"
+        DISPUTED = "disputed", "Disputed"
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="purchases")
+    buyer_email = models.EmailField(db_index=True)
+    amount = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    platform_fee = models.PositiveIntegerField()
+    # The fee rule in force at the sale; later fee changes never rewrite history.
+    fee_percent = models.DecimalField(max_digits=5, decimal_places=2)
+    fee_fixed = models.PositiveIntegerField()
+    checkout_session_id = models.CharField(max_length=100, unique=True)
+    payment_intent_id = models.CharField(max_length=100, unique=True, null=True, blank=True)
+    charge_id = models.CharField(max_length=100, blank=True, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PAID)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    disputed_at = models.DateTimeField(null=True, blank=True)
+    receipt_sent_at = models.DateTimeField(null=True, blank=True)
+    seller_notified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.buyer_email} · {self.product_id} · {self.amount_display}"
+
+    @property
+    def amount_display(self) -> str:
+        return format_amount(self.amount, self.currency)
+
+    @property
+    def fee_display(self) -> str:
+        return format_amount(self.platform_fee, self.currency)
+
+    @property
+    def net(self) -> int:
+        return self.amount - self.platform_fee
+
+
+class ChargeState(models.Model):
+    """What Stripe said about a payment before (or after) we saw its checkout completing.
+
+    Events arrive in any order: a refund can come before `checkout.session.completed`.
+    The refund/dispute is recorded here by payment intent, and purchase creation applies
+    it, so the end state is the same whatever the order.
+    """
+
+    payment_intent_id = models.CharField(max_length=100, unique=True)
+    charge_id = models.CharField(max_length=100, blank=True)
+    refunded = models.BooleanField(default=False)
+    dispute_status = models.CharField(max_length=32, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class DownloadGrant(models.Model):
+    purchase = models.OneToOneField(Purchase, on_delete=models.CASCADE, related_name="grant")
+    token_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    download_limit = models.PositiveIntegerField(null=True, blank=True)
+    download_count = models.PositiveIntegerField(default=0)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(download_limit__isnull=True)
+                | models.Q(download_count__lte=models.F("download_limit")),
+                name="grant_count_within_limit",
+            )
+        ]
+
+
+class DownloadLog(models.Model):
+    grant = models.ForeignKey(DownloadGrant, on_delete=models.CASCADE, related_name="log")
+    at = models.DateTimeField(auto_now_add=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+
+class StampedCopy(models.Model):
+    """The buyer-stamped PDF, made once per purchase by a task."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    purchase = models.OneToOneField(Purchase, on_delete=models.CASCADE, related_name="stamped")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    file = models.FileField(max_length=300, blank=True)
+    source_sha256 = models.CharField(max_length=64, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class LibraryToken(models.Model):
+    """A "my purchases" magic link: emailed, hashed at rest, short-lived."""
+
+    email = models.EmailField(db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)

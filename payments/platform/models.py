@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class ConnectedAccount(models.Model):
+    """A store's Stripe account. Public schema: webhooks arrive on the main domain."""
+
+    store = models.OneToOneField(
+        "tenants.Store", on_delete=models.CASCADE, related_name="stripe_account"
+    )
+    stripe_account_id = models.CharField(max_length=64, unique=True)
+    charges_enabled = models.BooleanField(default=False)
+    payouts_enabled = models.BooleanField(default=False)
+    details_submitted = models.BooleanField(default=False)
+    requirements_due = models.JSONField(default=list, blank=True)
+    disabled_reason = models.CharField(max_length=120, blank=True)
+    deauthorized_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.stripe_account_id
+
+    @property
+    def state(self) -> str:
+        """not_connected / action_needed / ready / deauthorized, for the dashboard."""
+        if self.deauthorized_at:
+            return "deauthorized"
+        if self.charges_enabled:
+            return "ready"
+        return "action_needed"
+
+
+class StripeEvent(models.Model):
+    """The webhook inbox: every event once, by id, with its processing state."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Processed"
+        FAILED = "failed", "Failed"
+        IGNORED = "ignored", "Ignored"
+
+    event_id = models.CharField(max_length=100, unique=True)
+    type = models.CharField(max_length=100, db_index=True)
+    account_id = models.CharField(max_length=64, blank=True, db_index=True)
+    livemode = models.BooleanField(default=False)
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.type}"
+
+
+class FeeLedgerEntry(models.Model):
+    """One row per purchase, across stores, so reports never visit every schema."""
+
+    store = models.ForeignKey("tenants.Store", on_delete=models.PROTECT, related_name="ledger")
+    checkout_session_id = models.CharField(max_length=100, unique=True)
+    payment_intent_id = models.CharField(max_length=100, blank=True)
+    purchase_uid = models.UUIDField(unique=True)
+    product_title = models.CharField(max_length=140)
+    amount = models.PositiveIntegerField()
+    platform_fee = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    fee_percent = models.DecimalField(max_digits=5, decimal_places=2)
+    fee_fixed = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, default="paid", db_index=True)
+    created_at = models.DateTimeField(db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["store", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.checkout_session_id} fee {self.platform_fee} {self.currency}"

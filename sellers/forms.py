@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from tenants.services import subdomain_available
+from tenants.validators import SUBDOMAIN_MAX, validate_subdomain
+
+
+class StoreCreateForm(forms.Form):
+    name = forms.CharField(
+        max_length=80,
+        label="Store name",
+        widget=forms.TextInput(attrs={"placeholder": "Alice's Guides", "autofocus": True}),
+    )
+    subdomain = forms.CharField(
+        max_length=SUBDOMAIN_MAX + 20,  # longer input gets the length message, not a cut
+        label="Subdomain",
+        help_text="3–40 lowercase letters, digits or hyphens.",
+        widget=forms.TextInput(attrs={"placeholder": "alice", "autocapitalize": "none"}),
+    )
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise ValidationError("Give your store a name.")
+        return name
+
+    def clean_subdomain(self) -> str:
+        sub = validate_subdomain(self.cleaned_data["subdomain"])
+        if not subdomain_available(sub):
+            raise ValidationError("“%(sub)s” is already taken.", params={"sub": sub})
+        return sub

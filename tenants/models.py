@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django_tenants.models import DomainMixin, TenantMixin
+
+
+class StoreQuerySet(models.QuerySet):
+    def stores(self) -> StoreQuerySet:
+        """Every store, without the public tenant row."""
+        return self.exclude(schema_name=settings.PUBLIC_SCHEMA_NAME)
+
+    def active(self) -> StoreQuerySet:
+        return self.filter(status=Store.Status.ACTIVE)
+
+
+def new_schema_name() -> str:
+    # Internal and never derived from what a seller typed: no quoting games, no renames
+    # when a store changes its subdomain, no collisions with PostgreSQL's own schemas.
+    return f"st_{secrets.token_hex(8)}"
+
+
+class Store(TenantMixin):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="stores",
+        null=True,
+        blank=True,  # the public tenant has no owner
+    )
+    name = models.CharField(max_length=80)
+    subdomain = models.CharField(max_length=40, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    suspended_reason = models.CharField(max_length=300, blank=True)
+    # Set by payments (through tenants.services) when the connected account can charge.
+    can_take_charges = models.BooleanField(default=False)
+    charges_blocked_reason = models.CharField(max_length=300, blank=True)
+    # Fee override set by a platform admin; null means the platform default.
+    fee_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(50))],
+    )
+    fee_fixed = models.PositiveIntegerField(null=True, blank=True)
+    # Storefront settings.
+    description = models.TextField(blank=True, max_length=2000)
+    support_email = models.EmailField(blank=True)
+    accent_color = models.CharField(max_length=7, default="#4f46e5")
+    notify_on_sale = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    auto_create_schema = True
+    auto_drop_schema = True
+
+    objects = StoreQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("subdomain"), name="store_subdomain_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.subdomain})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def is_public(self) -> bool:
+        return self.schema_name == settings.PUBLIC_SCHEMA_NAME
+
+    def create_schema(self, check_if_exists=False, sync_schema=True, verbosity=1):
+        # Cloning the migrated template is what keeps sign-up fast; see services.
+        from .provisioning import schema_create
+
+        schema_create(self.schema_name, verbosity=verbosity)
+
+    @property
+    def host(self) -> str:
+        return f"{self.subdomain}.{settings.PLATFORM_DOMAIN}"
+
+    @property
+    def url(self) -> str:
+        port = f":{settings.PLATFORM_PORT}" if settings.PLATFORM_PORT else ""
+        return f"{settings.PLATFORM_SCHEME}://{self.host}{port}"
+
+
+class Domain(DomainMixin):
+    """A host name that routes to a store: its subdomain, and custom domains."""
+
+    is_custom = models.BooleanField(default=False)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.domain

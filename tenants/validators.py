@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+
+SUBDOMAIN_MIN = 3
+SUBDOMAIN_MAX = 40
+# Names a store may never take: platform hosts, mail and infrastructure names, and words
+# that would let a store pass for the platform itself.
+RESERVED_SUBDOMAINS = frozenset(
+    """
+    www www1 www2 admin administrator api app apps assets auth billing blog cdn checkout
+    console dashboard dev docs download downloads email files ftp git help help-center
+    imap internal login logout mail mailer media mx news ns ns1 ns2 official payments
+    platform pop pop3 portal root secure security shop signup smtp sso stage staging
+    static status store stores stripe support system test webhook webhooks webmail
+    """.split()
+)
+_ALLOWED = re.compile(r"^[a-z0-9-]+$")
+
+
+def validate_subdomain(value: str) -> str:
+    """Return the normalised subdomain or raise a ValidationError saying what is wrong."""
+    raw = value or ""
+    sub = raw.strip()
+    if not sub:
+        raise ValidationError("Choose a subdomain for your store.", code="required")
+    if sub != sub.lower():
+        raise ValidationError(
+            "Use lowercase letters only (for example %(suggestion)s).",
+            code="uppercase",
+            params={"suggestion": sub.lower()},
+        )
+    if not _ALLOWED.match(sub):
+        raise ValidationError(
+            "Use only lowercase letters a–z, digits and hyphens; no spaces, dots, accents or symbols.",
+            code="invalid_characters",
+        )
+    if len(sub) < SUBDOMAIN_MIN or len(sub) > SUBDOMAIN_MAX:
+        raise ValidationError(
+            "A subdomain is %(min)d to %(max)d characters long (this one has %(n)d).",
+            code="length",
+            params={"min": SUBDOMAIN_MIN, "max": SUBDOMAIN_MAX, "n": len(sub)},
+        )
+    if sub.startswith("-") or sub.endswith("-"):
+        raise ValidationError("A subdomain cannot start or end with a hyphen.", code="hyphen")
+    if "--" in sub:
+        raise ValidationError("A subdomain cannot contain two hyphens in a row.", code="hyphen")
+    if sub in RESERVED_SUBDOMAINS:
+        raise ValidationError(
+            "“%(sub)s” is reserved by the platform; please choose another.",
+            code="reserved",
+            params={"sub": sub},
+        )
+    return sub
