@@ -13,5 +13,5 @@ def dashboard_home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "sellers/dashboard/home.html",
-        {"welcome": request.GET.get("welcome") == "1"},
+        {"welcome": request.GET.get("welcome") == "1", "dash_section": "home"},
     )

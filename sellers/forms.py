@@ -11,12 +11,14 @@ class StoreCreateForm(forms.Form):
     name = forms.CharField(
         max_length=80,
         label="Store name",
+        error_messages={"required": "Give your store a name."},
         widget=forms.TextInput(attrs={"placeholder": "Alice's Guides", "autofocus": True}),
     )
     subdomain = forms.CharField(
         max_length=SUBDOMAIN_MAX + 20,  # longer input gets the length message, not a cut
         label="Subdomain",
         help_text="3–40 lowercase letters, digits or hyphens.",
+        error_messages={"required": "Choose a subdomain for your store."},
         widget=forms.TextInput(attrs={"placeholder": "alice", "autocapitalize": "none"}),
     )
 

@@ -1,0 +1,305 @@
+"""The one module that talks to Stripe.
+
+Everything goes through the real `stripe` library. The API base comes from settings
+(`STRIPE_API_BASE`), so tests and local development reach the stand-in server
+(payments/stripe_standin) over real HTTP. Every POST carries an idempotency key; calls
+for a store's account carry `stripe_account`. Stripe's errors become `StripeFailure`,
+whose `user_message` is safe to show.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+
+class StripeFailure(Exception):
+    """A Stripe call failed; `user_message` is for people, `retryable` for code."""
+
+    def __init__(self, user_message: str, *, retryable: bool, code: str = "", detail: str = ""):
+        super().__init__(detail or user_message)
+        self.user_message = user_message
+        self.retryable = retryable
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    charges_enabled: bool
+    payouts_enabled: bool
+    details_submitted: bool
+    requirements_due: list[str] = field(default_factory=list)
+    disabled_reason: str = ""
+
+    @classmethod
+    def from_stripe(cls, obj: Any) -> Account:
+        data = obj if isinstance(obj, dict) else obj.to_dict()
+        req = data.get("requirements") or {}
+        due = sorted(set((req.get("currently_due") or []) + (req.get("past_due") or [])))
+        return cls(
+            id=data["id"],
+            charges_enabled=bool(data.get("charges_enabled")),
+            payouts_enabled=bool(data.get("payouts_enabled")),
+            details_submitted=bool(data.get("details_submitted")),
+            requirements_due=due,
+            disabled_reason=req.get("disabled_reason") or "",
+        )
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str
+    status: str  # open / complete / expired
+    payment_status: str  # paid / unpaid / no_payment_required
+    amount_total: int
+    currency: str
+    customer_email: str
+    payment_intent_id: str
+    metadata: dict[str, str]
+    application_fee_amount: int | None = None
+    charge_id: str = ""
+
+    @classmethod
+    def from_stripe(cls, obj: Any) -> CheckoutSession:
+        data = obj if isinstance(obj, dict) else obj.to_dict()
+        pi = data.get("payment_intent") or ""
+        charge_id, fee = "", None
+        if isinstance(pi, dict):
+            charge = pi.get("latest_charge") or ""
+            charge_id = charge.get("id", "") if isinstance(charge, dict) else charge
+            fee = pi.get("application_fee_amount")
+            pi = pi.get("id", "")
+        details = data.get("customer_details") or {}
+        return cls(
+            id=data["id"],
+            url=data.get("url") or "",
+            status=data.get("status") or "",
+            payment_status=data.get("payment_status") or "",
+            amount_total=int(data.get("amount_total") or 0),
+            currency=(data.get("currency") or "").lower(),
+            customer_email=(details.get("email") or data.get("customer_email") or "").lower(),
+            payment_intent_id=pi,
+            metadata=dict(data.get("metadata") or {}),
+            application_fee_amount=fee,
+            charge_id=charge_id,
+        )
+
+    @property
+    def is_paid(self) -> bool:
+        return self.status == "complete" and self.payment_status in ("paid", "no_payment_required")
+
+
+@dataclass(frozen=True)
+class Refund:
+    id: str
+    status: str
+    amount: int
+
+
+def _client() -> stripe.StripeClient:
+    base = settings.STRIPE_API_BASE or None
+    addresses = {"api": base, "connect": base, "files": base} if base else None
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        base_addresses=addresses,
+        max_network_retries=0,  # callers decide: retries happen in tasks, not in requests
+        http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT),
+    )
+
+
+def idempotency_key(*parts: Any) -> str:
+    """A key derived from what the request means, so a retried click reuses it."""
+    raw = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()[:48]
+
+
+def _failure(exc: stripe.StripeError) -> StripeFailure:
+    code = getattr(exc, "code", "") or ""
+    detail = str(exc)
+    if isinstance(exc, stripe.CardError):
+        return StripeFailure(exc.user_message or "The card was declined.", retryable=False,
+                             code=code, detail=detail)
+    if isinstance(exc, stripe.RateLimitError):
+        return StripeFailure("Stripe is busy right now. Please try again in a moment.",
+                             retryable=True, code=code, detail=detail)
+    if isinstance(exc, stripe.APIConnectionError):
+        return StripeFailure("We could not reach Stripe. Please try again in a moment.",
+                             retryable=True, code=code, detail=detail)
+    if isinstance(exc, stripe.AuthenticationError):
+        return StripeFailure("Payments are misconfigured on this platform; we have been told.",
+                             retryable=False, code=code, detail=detail)
+    if isinstance(exc, stripe.InvalidRequestError):
+        return StripeFailure(exc.user_message or "Stripe refused the request.",
+                             retryable=False, code=code, detail=detail)
+    status = getattr(exc, "http_status", None) or 500
+    return StripeFailure("Stripe had a problem. Please try again in a moment.",
+                         retryable=status >= 500 or status == 409, code=code, detail=detail)
+
+
+def _call(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except stripe.StripeError as exc:
+        raise _failure(exc) from exc
+
+
+# --- Connect ------------------------------------------------------------------------------
+
+
+def account_create(*, store_key: str, email: str, country: str = "US") -> Account:
+    obj = _call(
+        _client().v1.accounts.create,
+        params={
+            "type": "standard",
+            "email": email,
+            "country": country,
+            "metadata": {"store": store_key},
+        },
+        options={"idempotency_key": idempotency_key("account_create", store_key)},
+    )
+    return Account.from_stripe(obj)
+
+
+def account_retrieve(account_id: str) -> Account:
+    return Account.from_stripe(_call(_client().v1.accounts.retrieve, account_id))
+
+
+def account_link_create(*, account_id: str, return_url: str, refresh_url: str, nonce: str) -> str:
+    obj = _call(
+        _client().v1.account_links.create,
+        params={
+            "account": account_id,
+            "type": "account_onboarding",
+            "return_url": return_url,
+            "refresh_url": refresh_url,
+        },
+        options={"idempotency_key": idempotency_key("account_link", account_id, nonce)},
+    )
+    return obj["url"]
+
+
+# --- Checkout -----------------------------------------------------------------------------
+
+
+def checkout_session_create(
+    *,
+    account_id: str,
+    attempt_key: str,
+    product_name: str,
+    product_description: str,
+    unit_amount: int,
+    currency: str,
+    application_fee_amount: int,
+    success_url: str,
+    cancel_url: str,
+    metadata: dict[str, str],
+    expires_at: int | None = None,
+) -> CheckoutSession:
+    params: dict[str, Any] = {
+        "mode": "payment",
+        "line_items": [
+            {
+                "quantity": 1,
+                "price_data": {
+                    "currency": currency,
+                    "unit_amount": unit_amount,
+                    "product_data": {
+                        "name": product_name,
+                        **({"description": product_description[:500]} if product_description else {}),
+                    },
+                },
+            }
+        ],
+        "payment_intent_data": {
+            "application_fee_amount": application_fee_amount,
+            "metadata": metadata,
+        },
+        "metadata": metadata,
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+    }
+    if expires_at:
+        params["expires_at"] = expires_at
+    obj = _call(
+        _client().v1.checkout.sessions.create,
+        params=params,
+        options={"stripe_account": account_id, "idempotency_key": attempt_key},
+    )
+    return CheckoutSession.from_stripe(obj)
+
+
+def checkout_session_retrieve(*, account_id: str, session_id: str) -> CheckoutSession:
+    obj = _call(
+        _client().v1.checkout.sessions.retrieve,
+        session_id,
+        params={"expand": ["payment_intent"]},
+        options={"stripe_account": account_id},
+    )
+    return CheckoutSession.from_stripe(obj)
+
+
+def checkout_sessions_completed_since(*, account_id: str, since: int) -> list[CheckoutSession]:
+    """Every completed session since a time, all pages."""
+    sessions: list[CheckoutSession] = []
+    starting_after = None
+    while True:
+        params: dict[str, Any] = {"status": "complete", "created": {"gte": since}, "limit": 100,
+                                  "expand": ["data.payment_intent"]}
+        if starting_after:
+            params["starting_after"] = starting_after
+        page = _call(
+            _client().v1.checkout.sessions.list,
+            params=params,
+            options={"stripe_account": account_id},
+        )
+        data = page["data"]
+        sessions.extend(CheckoutSession.from_stripe(s) for s in data)
+        if not page.get("has_more") or not data:
+            return sessions
+        starting_after = data[-1]["id"]
+
+
+def refund_create(
+    *, account_id: str, payment_intent_id: str, refund_application_fee: bool, reason: str
+) -> Refund:
+    obj = _call(
+        _client().v1.refunds.create,
+        params={
+            "payment_intent": payment_intent_id,
+            "refund_application_fee": refund_application_fee,
+            "reason": "requested_by_customer",
+            "metadata": {"note": reason[:200]},
+        },
+        options={
+            "stripe_account": account_id,
+            "idempotency_key": idempotency_key("refund", account_id, payment_intent_id),
+        },
+    )
+    return Refund(id=obj["id"], status=obj.get("status") or "", amount=int(obj.get("amount") or 0))
+
+
+# --- Webhooks -----------------------------------------------------------------------------
+
+
+def webhook_verify(*, payload: bytes, signature: str, secret: str) -> dict[str, Any]:
+    """Verify Stripe's signature (HMAC-SHA256, 300 s tolerance) and parse the event.
+
+    Raises ValueError for anything that is not a genuine, fresh event.
+    """
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload.decode("utf-8"), signature, secret, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE
+        )
+        event = json.loads(payload)
+    except (stripe.SignatureVerificationError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(str(exc)) from exc
+    if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
+        raise ValueError("Not an event.")
+    return event
