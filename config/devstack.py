@@ -226,14 +226,25 @@ def cmd_run() -> int:
             postgres_stop(datadir)
 
 
-def ensure_chromium() -> None:
-    """The browser journey needs Debian's chromium; install it when we can (root, apt)."""
-    if shutil.which("chromium") or os.environ.get("SKIP_BROWSER_INSTALL"):
+# Debian packages some tests drive for real: the browser journey (chromium), the nginx
+# config check (nginx-light) and the compose file check (docker-compose).
+SYSTEM_TOOLS = {"chromium": "chromium", "nginx": "nginx-light", "docker-compose": "docker-compose"}
+
+
+def ensure_system_tools() -> None:
+    """Install what the suite drives, when we can (root with apt); else those tests skip."""
+    missing = [pkg for tool, pkg in SYSTEM_TOOLS.items() if not shutil.which(tool)]
+    if not missing or os.environ.get("SKIP_SYSTEM_INSTALL"):
         return
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        say("Installing Debian's chromium for the browser tests (apt-get)")
-        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=False,
-                       stdout=subprocess.DEVNULL)
+        say(f"Installing Debian packages for the suite: {' '.join(missing)}")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        result = subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=False,
+                                stdout=subprocess.DEVNULL, env=env)
+        if result.returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], check=False, stdout=subprocess.DEVNULL)
+            subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=False,
+                           stdout=subprocess.DEVNULL, env=env)
 
 
 def redis_url_for_tests() -> str:
@@ -260,7 +271,7 @@ def cmd_test(pytest_args: list[str]) -> int:
     env["DJANGO_TESTING"] = "1"
     env["TEST_REDIS_URL"] = redis_url_for_tests()
     env.pop("REDIS_URL", None)  # the suite decides per test where Redis is used
-    ensure_chromium()
+    ensure_system_tools()
     gates = [
         ("ruff check", [PYTHON, "-m", "ruff", "check", "."]),
         ("ruff format", [PYTHON, "-m", "ruff", "format", "--check", "."]),

@@ -321,6 +321,14 @@ STRIPE_WEBHOOK_TOLERANCE = 300
 STRIPE_TIMEOUT = env.float("STRIPE_TIMEOUT", default=10.0)
 PLATFORM_FEE_PERCENT = Decimal(env.str("PLATFORM_FEE_PERCENT", default="5.0"))
 PLATFORM_FEE_FIXED = env.int("PLATFORM_FEE_FIXED", default=30)
+# Fixed part per currency where minor units differ in size ("jpy=50,gbp=20").
+PLATFORM_FEE_FIXED_OVERRIDES = {
+    k.lower(): int(v)
+    for k, v in env.dict("PLATFORM_FEE_FIXED_OVERRIDES", default={"jpy": "50"}).items()
+}
+# Refunds from the dashboard give the platform fee back to the seller (Stripe's
+# refund_application_fee): the buyer got nothing, so the platform keeps nothing.
+PLATFORM_REFUND_APPLICATION_FEE = env.bool("PLATFORM_REFUND_APPLICATION_FEE", default=True)
 
 # --- i18n, logging ------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -6,11 +6,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from config.health import healthz
+from payments.platform.views import stripe_webhook
 from sellers import views as seller_views
 
 urlpatterns = [
     path("", seller_views.landing, name="landing"),
     path("healthz", healthz, name="healthz"),
+    path("stripe/webhook/", stripe_webhook, name="stripe_webhook"),
     path("accounts/", include("allauth.urls")),
     path("", include("sellers.urls")),
     path("admin/", admin.site.urls),

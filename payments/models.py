@@ -71,7 +71,15 @@ class ChargeState(models.Model):
 
 
 class DownloadGrant(models.Model):
+    """The right to download a purchase's file.
+
+    The link token is HMAC(SECRET_KEY, schema, purchase, salt): it can be shown again
+    (thank-you page, receipt, library) without being stored; only its hash is kept, to
+    find the grant. A new salt invalidates old links.
+    """
+
     purchase = models.OneToOneField(Purchase, on_delete=models.CASCADE, related_name="grant")
+    salt = models.CharField(max_length=32)
     token_hash = models.CharField(max_length=64, unique=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     download_limit = models.PositiveIntegerField(null=True, blank=True)

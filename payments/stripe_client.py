@@ -303,3 +303,12 @@ def webhook_verify(*, payload: bytes, signature: str, secret: str) -> dict[str, 
     if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
         raise ValueError("Not an event.")
     return event
+
+
+def checkout_sessions_for_payment_intent(*, account_id: str, payment_intent_id: str) -> list[CheckoutSession]:
+    page = _call(
+        _client().v1.checkout.sessions.list,
+        params={"payment_intent": payment_intent_id, "limit": 10, "expand": ["data.payment_intent"]},
+        options={"stripe_account": account_id},
+    )
+    return [CheckoutSession.from_stripe(s) for s in page["data"]]

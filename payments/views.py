@@ -1,0 +1,176 @@
+"""Buyer-facing pages on a store's domain: checkout, thank-you, downloads, library."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from catalog.models import Product
+from catalog.storage import private_storage
+from tenants.decorators import store_active_required
+
+from . import services
+from .models import Purchase
+from .stripe_client import StripeFailure
+
+_ATTEMPT = re.compile(r"^[0-9a-f]{32}$")
+_SESSION = re.compile(r"^cs_[A-Za-z0-9_]{4,200}$")
+
+
+@require_POST
+@store_active_required
+def checkout(request: HttpRequest, slug: str) -> HttpResponse:
+    store = request.tenant
+    product = get_object_or_404(Product.objects.published(), slug=slug)
+    attempt = request.POST.get("attempt", "")
+    if not _ATTEMPT.match(attempt):
+        attempt = uuid.uuid4().hex
+    base = f"{request.scheme}://{request.get_host()}"
+    try:
+        session = services.checkout_start(
+            store=store,
+            product=product,
+            attempt=attempt,
+            success_url=f"{base}/thanks/?session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=f"{base}{product.get_absolute_url()}?cancelled=1",
+        )
+    except ValidationError as exc:
+        return render(request, "payments/checkout_error.html",
+                      {"product": product, "message": exc.messages[0], "retry": False}, status=409)
+    except StripeFailure as exc:
+        return render(request, "payments/checkout_error.html",
+                      {"product": product, "message": exc.user_message, "retry": exc.retryable,
+                       "attempt": attempt}, status=503 if exc.retryable else 502)
+    return HttpResponseRedirect(session.url)
+
+
+@never_cache
+def thanks(request: HttpRequest) -> HttpResponse:
+    store = request.tenant
+    session_id = request.GET.get("session_id", "")
+    if not _SESSION.match(session_id):
+        return render(request, "payments/thanks.html", {"state": "unknown"}, status=404)
+    try:
+        purchase = services.purchase_confirm(store=store, session_id=session_id)
+    except StripeFailure:
+        return render(request, "payments/thanks.html", {"state": "pending"}, status=200)
+    except services.NotOurs:
+        purchase = None
+    if purchase is None:
+        return render(request, "payments/thanks.html", {"state": "pending"})
+    purchase = Purchase.objects.select_related("product", "grant").get(pk=purchase.pk)
+    return render(
+        request,
+        "payments/thanks.html",
+        {"state": purchase.status, "purchase": purchase,
+         "download_url": services.download_url_for(purchase, store=store)},
+    )
+
+
+REFUSALS = {
+    "unknown": (404, "This download link is not valid", "Check that you copied the whole link, or get a fresh one from “My purchases”."),
+    "refunded": (410, "This purchase was refunded", "Refunded purchases can no longer be downloaded."),
+    "disputed": (403, "This purchase is under dispute", "Downloads are paused while the payment is disputed."),
+    "revoked": (403, "Access to this purchase was withdrawn", "Contact the seller if you think this is a mistake."),
+    "expired": (410, "This download link has expired", "Get a fresh link from “My purchases”."),
+    "limit": (429, "Download limit reached", "You have used every download this purchase allows. Contact the seller for more."),
+}
+
+
+@never_cache
+@store_active_required
+def download(request: HttpRequest, token: str) -> HttpResponse:
+    decision = services.download_authorize(
+        token=token,
+        ip=request.META.get("REMOTE_ADDR"),
+        user_agent=request.headers.get("User-Agent", ""),
+    )
+    if decision.reason == "preparing":
+        from .tasks import stamp_purchase
+
+        if decision.grant.purchase.stamped.state != "pending" or request.GET.get("kick"):
+            stamp_purchase.delay(decision.grant.purchase_id)
+        return render(request, "payments/preparing.html", {"product": decision.grant.purchase.product}, status=202)
+    if not decision.allowed:
+        status, title, detail = REFUSALS.get(decision.reason, REFUSALS["unknown"])
+        return render(request, "payments/download_refused.html",
+                      {"title": title, "detail": detail, "reason": decision.reason}, status=status)
+    purchase = decision.grant.purchase
+    product = purchase.product
+    name = purchase.stamped.file.name if product.stamping else product.file.name
+    filename = (product.file_name or f"{product.slug}.pdf")
+    if not filename.lower().endswith(".pdf"):
+        filename += ".pdf"
+    return private_storage().deliver(name, filename=filename, content_type="application/pdf")
+
+
+LIBRARY_LIMIT_PER_IP = 10
+LIBRARY_LIMIT_PER_EMAIL = 3
+
+
+def _rate_limited(key: str, limit: int, window: int = 3600) -> bool:
+    cache.add(key, 0, window)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, window)
+        count = 1
+    return count > limit
+
+
+@require_http_methods(["GET", "POST"])
+@store_active_required
+def library_request(request: HttpRequest) -> HttpResponse:
+    """Ask for a magic link. Same answer whether or not the email bought here."""
+    store = request.tenant
+    sent = False
+    error = ""
+    if request.method == "POST":
+        email = request.POST.get("email", "").strip().lower()
+        if not re.match(r"^[^@\s]{1,64}@[^@\s]{1,255}$", email):
+            error = "Enter the email address you used at checkout."
+        elif _rate_limited(f"library:ip:{request.META.get('REMOTE_ADDR')}", LIBRARY_LIMIT_PER_IP) or _rate_limited(
+            f"library:email:{email}", LIBRARY_LIMIT_PER_EMAIL
+        ):
+            return render(request, "payments/library_request.html",
+                          {"error": "Too many requests. Please try again in an hour."}, status=429)
+        else:
+            token = services.library_link_create(email=email)
+            if token:
+                link = f"{store.url}/library/{token}/"
+                send_mail(
+                    subject=f"Your purchases at {store.name}",
+                    message=render_to_string("payments/email/library.txt", {"store": store, "link": link}),
+                    from_email=settings.DEFAULT_FROM_EMAIL,
+                    recipient_list=[email],
+                )
+            sent = True
+    return render(request, "payments/library_request.html", {"sent": sent, "error": error})
+
+
+@never_cache
+@store_active_required
+def library(request: HttpRequest, token: str) -> HttpResponse:
+    store = request.tenant
+    email = services.library_open(token=token)
+    if email is None:
+        return render(request, "payments/library_request.html",
+                      {"error": "This link has expired or is not valid. Ask for a new one below."}, status=410)
+    purchases = list(
+        Purchase.objects.filter(buyer_email=email).select_related("product", "grant").order_by("-created_at")
+    )
+    rows = [
+        {"purchase": p, "url": services.download_url_for(p, store=store) if p.status == Purchase.Status.PAID else ""}
+        for p in purchases
+    ]
+    return render(request, "payments/library.html", {"email": email, "rows": rows})
