@@ -68,7 +68,7 @@ def _as_pg_user(cmd: list[str]) -> list[str]:
 def postgres_start(datadir: Path) -> str:
     """Start (or reuse) a private cluster in `datadir`; return its DATABASE_URL base."""
     bindir = _pg_bindir()
-    sockdir = datadir.parent / "pg-socket"
+    sockdir = datadir.parent / "pg-socket"  # socket and log: folders the server user owns
     sockdir.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         pg = pwd.getpwnam("postgres")
@@ -95,7 +95,7 @@ def postgres_start(datadir: Path) -> str:
         subprocess.run(
             _as_pg_user(
                 [str(bindir / "pg_ctl"), "-D", str(datadir), "-o", options, "-l",
-                 str(datadir.parent / "postgres.log"), "-w", "start"]
+                 str(sockdir / "postgres.log"), "-w", "start"]
             ),
             check=True,
             stdout=subprocess.DEVNULL,

@@ -81,10 +81,9 @@ PUBLIC_SCHEMA_URLCONF = "config.urls_public"
 ROOT_URLCONF = "config.urls_tenants"
 # One `SET search_path` per request instead of one per cursor.
 TENANT_LIMIT_SET_CALLS = True
-# New stores are cloned from a migrated template schema instead of running every
-# migration: see tenants.services.store_template_refresh.
-TENANT_CREATION_FAKES_MIGRATIONS = True
-TENANT_BASE_SCHEMA = "store_template"
+# New stores replay the DDL recorded from migrating this template schema instead of
+# running every migration: see tenants.provisioning.
+STORE_TEMPLATE_SCHEMA = "store_template"
 DEFAULT_NOT_FOUND_TENANT_VIEW = "tenants.views.store_not_found"
 
 MIDDLEWARE = [

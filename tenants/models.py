@@ -82,7 +82,7 @@ class Store(TenantMixin):
         return self.schema_name == settings.PUBLIC_SCHEMA_NAME
 
     def create_schema(self, check_if_exists=False, sync_schema=True, verbosity=1):
-        # Cloning the migrated template is what keeps sign-up fast; see services.
+        # Replaying the recorded template DDL keeps sign-up fast; see provisioning.
         from .provisioning import schema_create
 
         schema_create(self.schema_name, verbosity=verbosity)
@@ -106,3 +106,17 @@ class Domain(DomainMixin):
 
     def __str__(self) -> str:
         return self.domain
+
+
+class SchemaBlueprint(models.Model):
+    """The DDL that builds a store schema, recorded from migrating the template schema.
+
+    Replaying it is constant-time per store, where cloning with catalog queries slows
+    down as the database holds more schemas. `migrate_platform` records a new one.
+    """
+
+    statements = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        get_latest_by = "pk"

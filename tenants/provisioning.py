@@ -1,10 +1,11 @@
-"""Creating store schemas quickly.
+"""Creating store schemas quickly, and at the same speed with 10 or 10,000 stores.
 
-A new store's schema is a copy of `TENANT_BASE_SCHEMA` ("store_template"), a schema that
-`migrate_platform` keeps migrated. Copying tables is a few dozen DDL statements, whereas
-running every tenant migration costs a full migration-graph load per store. The copy
-includes the template's `django_migrations` rows, so the clone is recorded as migrated
-without another `migrate_schemas --fake` pass.
+`migrate_platform` migrates a template schema ("store_template") and records the DDL the
+migrations ran (a SchemaBlueprint). A new store's schema is that DDL replayed with the
+new schema first on the search_path: a few dozen statements, no migration-graph load,
+and no catalog-wide queries (django-tenants' clone_schema() slows down as schemas pile
+up: 0.16 s per store at 50 stores, 0.63 s at 200, measured with bench/provisioning).
+The recorded DDL includes the `django_migrations` rows, so the store is migrated.
 """
 
 from __future__ import annotations
@@ -14,67 +15,63 @@ import logging
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
-from django_tenants.clone import CLONE_SCHEMA_FUNCTION
+from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_exists
+
+from .models import SchemaBlueprint
 
 logger = logging.getLogger(__name__)
 
-
-def _clone_function_installed() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-            "WHERE n.nspname = 'public' AND p.proname = 'clone_schema'"
-        )
-        return cursor.fetchone() is not None
+# What a migration run executes that builds the schema (everything else is reads,
+# transaction control or search_path changes).
+_DDL_PREFIXES = ("CREATE ", "ALTER ", "DROP ", "COMMENT ", 'INSERT INTO "django_migrations"')
 
 
-def clone_function_install() -> None:
-    """(Re)install django-tenants' clone_schema() function; migrate_platform calls it."""
-    db_user = settings.DATABASES["default"].get("USER") or "postgres"
-    with connection.cursor() as cursor:
-        cursor.execute(CLONE_SCHEMA_FUNCTION.format(db_user=db_user))
+def _quote(schema_name: str) -> str:
+    if not schema_name.replace("_", "").isalnum():
+        raise ValueError(f"Unsafe schema name {schema_name!r}")
+    return f'"{schema_name}"'
 
 
 def schema_create(schema_name: str, *, verbosity: int = 0) -> None:
-    """Create a store schema, by cloning the template when there is one."""
+    """Create a store schema from the latest blueprint (or, without one, by migrating)."""
     connection.set_schema_to_public()
-    template = settings.TENANT_BASE_SCHEMA
     if schema_exists(schema_name, case_sensitive=False):
         raise ValueError(f"Schema {schema_name} already exists.")
-    if schema_exists(template):
-        if not _clone_function_installed():
-            clone_function_install()
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT public.clone_schema(%s, %s, 'DATA')", [template, schema_name])
-    else:
-        # No template yet (a database migrated by plain `migrate`): run the migrations.
-        logger.warning("Template schema %s missing: migrating %s from scratch", template, schema_name)
-        with connection.cursor() as cursor:
-            cursor.execute(f'CREATE SCHEMA "{schema_name}"')
+    blueprint = SchemaBlueprint.objects.order_by("-pk").first()
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE SCHEMA {_quote(schema_name)}")
+    if blueprint is None:
+        logger.warning("No schema blueprint yet: migrating %s from scratch", schema_name)
         call_command(
-            "migrate_schemas",
-            tenant=True,
-            schema_name=schema_name,
-            interactive=False,
-            verbosity=verbosity,
+            "migrate_schemas", tenant=True, schema_name=schema_name, interactive=False, verbosity=verbosity
         )
+    else:
+        # Only the new schema on the path: every unqualified name lands in it.
+        connection.set_schema(schema_name, include_public=False)
+        try:
+            with connection.cursor() as cursor:
+                for statement in blueprint.statements:
+                    cursor.execute(statement)
+        finally:
+            connection.set_schema_to_public()
     connection.set_schema_to_public()
 
 
-def template_refresh(*, verbosity: int = 0) -> None:
-    """Rebuild the template schema from the current migrations."""
-    template = settings.TENANT_BASE_SCHEMA
+def template_refresh(*, verbosity: int = 0) -> SchemaBlueprint:
+    """Rebuild the template schema from the migrations and record its DDL."""
+    template = settings.STORE_TEMPLATE_SCHEMA
     connection.set_schema_to_public()
     with connection.cursor() as cursor:
-        cursor.execute(f'DROP SCHEMA IF EXISTS "{template}" CASCADE')
-        cursor.execute(f'CREATE SCHEMA "{template}"')
-    call_command(
-        "migrate_schemas",
-        tenant=True,
-        schema_name=template,
-        interactive=False,
-        verbosity=verbosity,
-    )
-    clone_function_install()
+        cursor.execute(f"DROP SCHEMA IF EXISTS {_quote(template)} CASCADE")
+        cursor.execute(f"CREATE SCHEMA {_quote(template)}")
+    with CaptureQueriesContext(connection) as captured:
+        call_command(
+            "migrate_schemas", tenant=True, schema_name=template, interactive=False, verbosity=verbosity
+        )
+    statements = [
+        q["sql"] for q in captured.captured_queries if q["sql"].lstrip().upper().startswith(tuple(p.upper() for p in _DDL_PREFIXES))
+    ]
+    statements = [s for s in statements if not s.upper().startswith(("CREATE SCHEMA", "DROP SCHEMA"))]
     connection.set_schema_to_public()
+    return SchemaBlueprint.objects.create(statements=statements)
