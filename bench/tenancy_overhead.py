@@ -1,0 +1,92 @@
+"""Storefront requests per second with tenancy, against the same page without it.
+
+    python -m bench.tenancy_overhead [--seconds 10] [--rounds 2] [--products 12]
+
+Both servers are gunicorn (2 sync workers) on this machine, measured alternately in one
+run with wrk (16 connections, keep-alive) on loopback. The tenant server resolves the
+store from the Host header through the routing cache (Redis when REDIS_URL or the local
+Redis is available, as in production); the baseline serves a fixed schema.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+
+from bench.common import bench_database_url, database_recreate, django_setup, gunicorn, wrk
+
+
+def redis_url() -> str:
+    if os.environ.get("REDIS_URL"):
+        return os.environ["REDIS_URL"]
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", 6379)) == 0:
+            return "redis://127.0.0.1:6379/14"
+    return ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--products", type=int, default=12)
+    args = parser.parse_args()
+
+    url = bench_database_url()
+    database_recreate(url)
+    redis = redis_url()
+    env = {
+        "DJANGO_DEBUG": "False",
+        "DJANGO_TESTING": "0",
+        "DJANGO_SECRET_KEY": "bench-secret-key-" + "x" * 40,
+        "DJANGO_SECURE_SSL_REDIRECT": "False",
+        "DJANGO_SESSION_COOKIE_SECURE": "False",
+        "DJANGO_EMAIL_URL": "consolemail://",
+        "STRIPE_SECRET_KEY": "sk_test_bench",
+        "STRIPE_WEBHOOK_SECRET": "whsec_bench",
+        "STRIPE_API_BASE": "http://127.0.0.1:9",
+        "PLATFORM_DOMAIN": "localhost",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "BENCH_STORE": "bench",
+        "REDIS_URL": redis,
+        "DJANGO_CONN_MAX_AGE": "600",
+    }
+    django_setup(url, **env)
+    from django.core.management import call_command
+    from django_tenants.utils import schema_context
+
+    from catalog.models import Product
+    from sellers.models import User
+    from tenants.services import store_create
+
+    call_command("migrate_platform", verbosity=0)
+    owner = User.objects.create_user("bench@example.com", "bench-password-123")
+    store = store_create(owner=owner, name="Bench Books", subdomain="bench")
+    with schema_context(store.schema_name):
+        for i in range(args.products):
+            Product.objects.create(title=f"Guide {i}", slug=f"guide-{i}", price=900 + i, status="published")
+    call_command("collectstatic", interactive=False, verbosity=0)
+    from django.core.cache import cache
+
+    cache.clear()
+
+    host = "bench.localhost"
+    results: dict[str, list[float]] = {"tenant": [], "plain": []}
+    print(f"cache: {'redis ' + redis if redis else 'local memory'}; {args.products} products on the page")
+    for rnd in range(args.rounds):
+        for name, app, port in (("tenant", "config.wsgi:application", 18301), ("plain", "bench.plain_wsgi:application", 18302)):
+            with gunicorn(app, port, env):
+                wrk(f"http://127.0.0.1:{port}/", host, seconds=2)  # warm up
+                r = wrk(f"http://127.0.0.1:{port}/", host, seconds=args.seconds)
+            if r["non_2xx"]:
+                raise SystemExit(f"{name}: {r['non_2xx']} non-2xx responses")
+            results[name].append(r["rps"])
+            print(f"round {rnd + 1} {name:>6}: {r['rps']:8.1f} req/s  p99 {r['p99_ms']:.1f} ms", flush=True)
+    tenant = sum(results["tenant"]) / len(results["tenant"])
+    plain = sum(results["plain"]) / len(results["plain"])
+    print(f"tenant {tenant:.1f} req/s, plain {plain:.1f} req/s, ratio {tenant / plain:.2f} (goal >= 0.85)")
+
+
+if __name__ == "__main__":
+    main()
