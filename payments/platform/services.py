@@ -106,3 +106,15 @@ MAX_ATTEMPTS = 8
 def event_backoff(attempts: int) -> timedelta:
     """1, 4, 9, 16… minutes between tries."""
     return timedelta(minutes=max(1, attempts) ** 2)
+
+
+def event_retry(*, event: StripeEvent) -> None:
+    """Put a failed (or stuck) event back in the queue; admins do this from the console."""
+    from .tasks import process_event
+
+    if event.status == StripeEvent.Status.DONE:
+        raise ValueError("This event was processed already.")
+    StripeEvent.objects.filter(pk=event.pk).update(
+        status=StripeEvent.Status.PENDING, next_attempt_at=timezone.now() + timedelta(minutes=2)
+    )
+    transaction.on_commit(lambda: process_event.delay(event.pk))
