@@ -6,12 +6,17 @@ from django.urls import include, path
 
 from catalog import views as catalog_views
 from config.health import healthz
+from sellers import store_settings
 from sellers.dashboard import dashboard_home
 
 urlpatterns = [
     path("", catalog_views.storefront, name="storefront"),
     path("healthz", healthz),
     path("dashboard/", dashboard_home, name="dashboard"),
+    path("dashboard/settings/", store_settings.store_settings, name="store_settings"),
+    path("dashboard/settings/domains/", store_settings.domain_create, name="store_domain_create"),
+    path("dashboard/settings/domains/<int:pk>/verify/", store_settings.domain_check, name="store_domain_check"),
+    path("dashboard/settings/domains/<int:pk>/remove/", store_settings.domain_delete, name="store_domain_delete"),
     path("dashboard/", include("payments.dashboard_urls")),
     path("", include("payments.urls")),
     path("", include("catalog.urls")),

@@ -6,3 +6,11 @@ from django.apps import AppConfig
 class PaymentsConfig(AppConfig):
     name = "payments"
     verbose_name = "Payments (store schema)"
+
+    def ready(self) -> None:
+        # The catalog's product list shows sales; payments supplies them (catalog.hooks).
+        from catalog.hooks import register_product_stats
+
+        from .queries import purchase_stats_by_product
+
+        register_product_stats(purchase_stats_by_product)

@@ -11,6 +11,7 @@ from payments.platform.services import connected_account_for
 from tenants.decorators import store_owner_required
 
 from . import services
+from .models import Purchase
 from .stripe_client import StripeFailure
 
 
@@ -73,3 +74,103 @@ def stripe_return(request: HttpRequest) -> HttpResponse:
     elif account is not None:
         messages.warning(request, "Stripe still needs some information before you can take payments.")
     return redirect("payments_dash:stripe")
+
+
+# --- Sales ----------------------------------------------------------------------------------
+
+SALES_PER_PAGE = 50
+
+
+@store_owner_required
+def sales_list(request: HttpRequest) -> HttpResponse:
+    from django.core.paginator import Paginator
+
+    from catalog.models import Product
+
+    from .sales import SalesFilter, sales_queryset
+
+    flt = SalesFilter.from_query(request.GET)
+    for problem in flt.problems:
+        messages.warning(request, problem)
+    paginator = Paginator(sales_queryset(flt), SALES_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))  # junk or huge numbers → a real page
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "payments/dashboard/sales.html",
+        {
+            "page": page,
+            "filter": flt,
+            "products": Product.objects.order_by("title").only("uid", "title"),
+            "statuses": Purchase.Status.choices,
+            "query": query.urlencode(),
+            "dash_section": "sales",
+        },
+    )
+
+
+@store_owner_required
+def sales_csv(request: HttpRequest) -> HttpResponse:
+    from django.http import StreamingHttpResponse
+
+    from .sales import SalesFilter, sales_csv_rows
+
+    flt = SalesFilter.from_query(request.GET)
+    response = StreamingHttpResponse(sales_csv_rows(flt), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="sales-{request.tenant.subdomain}.csv"'
+    return response
+
+
+def _purchase(request: HttpRequest, uid: str) -> Purchase:
+    from django.shortcuts import get_object_or_404
+
+    return get_object_or_404(Purchase.objects.select_related("product", "grant"), uid=uid)
+
+
+@require_POST
+@store_owner_required
+def sale_refund(request: HttpRequest, uid) -> HttpResponse:
+    from django.conf import settings
+    from django.core.exceptions import ValidationError
+
+    if request.impersonating:
+        return redirect("payments_dash:sales")
+    purchase = _purchase(request, uid)
+    try:
+        services.purchase_refund(
+            store=request.tenant,
+            purchase=purchase,
+            refund_application_fee=settings.PLATFORM_REFUND_APPLICATION_FEE,
+        )
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    except StripeFailure as exc:
+        messages.error(request, f"Stripe did not refund this sale: {exc.user_message}")
+    else:
+        messages.success(request, f"Refunded {purchase.amount_display} to {purchase.buyer_email}. Their download link no longer works.")
+    return redirect("payments_dash:sales")
+
+
+@require_POST
+@store_owner_required
+def sale_resend_receipt(request: HttpRequest, uid) -> HttpResponse:
+    from .tasks import resend_receipt
+
+    if request.impersonating:
+        return redirect("payments_dash:sales")
+    purchase = _purchase(request, uid)
+    resend_receipt.delay(purchase.pk)
+    messages.success(request, f"Receipt sent again to {purchase.buyer_email}.")
+    return redirect("payments_dash:sales")
+
+
+@require_POST
+@store_owner_required
+def sale_reset_downloads(request: HttpRequest, uid) -> HttpResponse:
+    if request.impersonating:
+        return redirect("payments_dash:sales")
+    purchase = _purchase(request, uid)
+    services.download_reset(purchase=purchase)
+    messages.success(request, f"Download count reset for {purchase.buyer_email}.")
+    return redirect("payments_dash:sales")

@@ -52,6 +52,17 @@ class StoreMiddleware(TenantMainMiddleware):
         return None
 
 
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        # Cookies go on the parent domain so one login spans the platform's hosts; a
+        # custom domain must get host-only cookies instead, or browsers drop them.
+        host = request.META.get("HTTP_HOST", "").split(":")[0].lower()
+        platform = settings.PLATFORM_DOMAIN
+        if response.cookies and host and host != platform and not host.endswith(f".{platform}"):
+            for morsel in response.cookies.values():
+                morsel["domain"] = ""
+        return response
+
+
 # Paths a suspended store still answers: its owner must be able to see why.
 _SUSPENDED_ALLOWED = ("/dashboard", "/static/", "/healthz")
 

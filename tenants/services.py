@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import socket
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from .models import Domain, Store, new_schema_name
 from .validators import validate_subdomain
@@ -102,3 +106,57 @@ def store_update_settings(*, store: Store, **fields: Any) -> Store:
         locked.full_clean(exclude=["owner", "schema_name", "subdomain"])
         locked.save(update_fields=list(fields))
     return locked
+
+
+# --- Custom domains -------------------------------------------------------------------------
+
+_HOSTNAME = re.compile(r"^(?=.{4,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
+
+
+def domain_normalise(raw: str) -> str:
+    host = (raw or "").strip().lower().rstrip(".")
+    host = re.sub(r"^https?://", "", host).split("/")[0]
+    if not _HOSTNAME.match(host) or host.replace(".", "").isdigit():
+        raise ValidationError("Enter a domain name like shop.example.com (no http://, no path).")
+    platform = settings.PLATFORM_DOMAIN
+    if host == platform or host.endswith(f".{platform}"):
+        raise ValidationError(f"Domains under {platform} belong to the platform; use your own domain.")
+    if "." not in host or host.rsplit(".", 1)[-1].isdigit():
+        raise ValidationError("Enter a full domain name like shop.example.com.")
+    return host
+
+
+def domain_add(*, store: Store, hostname: str) -> Domain:
+    host = domain_normalise(hostname)
+    if Domain.objects.filter(domain=host).exists():
+        raise ValidationError(f"{host} is already connected to a store.")
+    if Domain.objects.filter(tenant=store, is_custom=True).count() >= 5:
+        raise ValidationError("A store can have at most 5 custom domains.")
+    try:
+        with transaction.atomic():
+            return Domain.objects.create(domain=host, tenant=store, is_primary=False, is_custom=True)
+    except IntegrityError as exc:
+        raise ValidationError(f"{host} is already connected to a store.") from exc
+
+
+def _addresses(host: str, resolver: Callable) -> set[str]:
+    try:
+        return {info[4][0] for info in resolver(host, None)}
+    except (OSError, UnicodeError):
+        return set()
+
+
+def domain_verify(*, domain: Domain, resolver: Callable = socket.getaddrinfo) -> bool:
+    """Active once the domain resolves to the same addresses as the store's own host."""
+    found = _addresses(domain.domain, resolver)
+    expected = _addresses(domain.tenant.host, resolver)
+    if not found or not (found & expected):
+        return False
+    if not domain.verified_at:
+        domain.verified_at = timezone.now()
+        domain.save(update_fields=["verified_at"])
+    return True
+
+
+def domain_remove(*, store: Store, domain_id: int) -> None:
+    Domain.objects.filter(tenant=store, pk=domain_id, is_custom=True).delete()
