@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django_tenants.utils import schema_context
 
 from catalog.models import Product
 from payments.platform.models import FeeLedgerEntry
@@ -198,21 +199,24 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
                     _apply_charge_state(purchase, state)
             if product.stamping:
                 StampedCopy.objects.create(purchase=purchase)
-            purchase_id = purchase.pk
-            transaction.on_commit(lambda: _after_sale(purchase_id, stamping=product.stamping))
+            purchase_id, schema = purchase.pk, store.schema_name
+            transaction.on_commit(lambda: _after_sale(purchase_id, schema=schema, stamping=product.stamping))
     except IntegrityError:
         # Someone else created it in the same instant: theirs is the one.
         return Purchase.objects.get(checkout_session_id=session.id), False
     return purchase, True
 
 
-def _after_sale(purchase_id: int, *, stamping: bool) -> None:
+def _after_sale(purchase_id: int, *, schema: str, stamping: bool) -> None:
     from . import tasks
 
-    tasks.send_receipt.delay(purchase_id)
-    tasks.notify_seller.delay(purchase_id)
-    if stamping:
-        tasks.stamp_purchase.delay(purchase_id)
+    # on_commit runs when the outermost transaction commits, maybe in another schema by
+    # then; tasks carry the schema they are queued in (tenant-schemas-celery).
+    with schema_context(schema):
+        tasks.send_receipt.delay(purchase_id)
+        tasks.notify_seller.delay(purchase_id)
+        if stamping:
+            tasks.stamp_purchase.delay(purchase_id)
 
 
 def purchase_confirm(*, store: Store, session_id: str) -> Purchase | None:

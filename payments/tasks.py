@@ -25,7 +25,11 @@ logger = logging.getLogger(__name__)
 
 
 def _store() -> Store:
-    return connection.tenant
+    """The store whose schema this task runs in (tenant-schemas-celery set it)."""
+    tenant = getattr(connection, "tenant", None)
+    if isinstance(tenant, Store) and tenant.pk:
+        return tenant
+    return Store.objects.get(schema_name=connection.schema_name)
 
 
 @shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
@@ -33,7 +37,7 @@ def send_receipt(purchase_id: int) -> bool:
     from .services import download_url_for
 
     with transaction.atomic():
-        purchase = Purchase.objects.select_for_update().select_related("product", "grant").get(pk=purchase_id)
+        purchase = Purchase.objects.select_for_update(of=("self",)).select_related("product", "grant").get(pk=purchase_id)
         if purchase.receipt_sent_at:
             return False
         store = _store()

@@ -1,0 +1,72 @@
+"""Data builders for tests: real services, real storage, only the inputs are made up."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.files.base import ContentFile
+from django.db import connection
+from django_tenants.utils import schema_context
+
+from catalog.models import Product
+from catalog.samples import sample_pdf_bytes
+from catalog.storage import private_storage
+from payments.services import purchase_fulfil
+from payments.stripe_client import CheckoutSession
+from tenants.models import Store
+
+_PDF_CACHE: dict[int, bytes] = {}
+
+
+def pdf_bytes(pages: int = 3) -> bytes:
+    if pages not in _PDF_CACHE:
+        _PDF_CACHE[pages] = sample_pdf_bytes(title="Field Guide", subtitle="A test PDF", pages=pages)
+    return _PDF_CACHE[pages]
+
+
+def product_with_file(store: Store, *, title: str = "Field Guide", price: int = 1200, currency: str = "usd",
+                      status: str = "published", stamping: bool = False, download_limit: int | None = None,
+                      data: bytes | None = None) -> Product:
+    import hashlib
+
+    data = data if data is not None else pdf_bytes()
+    with schema_context(store.schema_name):
+        name = private_storage().save(f"products/{uuid.uuid4()}.pdf", ContentFile(data))
+        slug = f"{title.lower().replace(' ', '-')}-{uuid.uuid4().hex[:6]}"
+        return Product.objects.create(
+            title=title, slug=slug, price=price, currency=currency, status=status, file=name,
+            file_name=f"{title}.pdf", page_count=3, file_size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(), stamping=stamping, download_limit=download_limit,
+        )
+
+
+def paid_session(store: Store, product: Product, *, email: str = "bob@example.com", fee: int = 90,
+                 session_id: str | None = None, payment_intent: str | None = None) -> CheckoutSession:
+    return CheckoutSession(
+        id=session_id or f"cs_test_{uuid.uuid4().hex}",
+        url="",
+        status="complete",
+        payment_status="paid",
+        amount_total=product.price,
+        currency=product.currency,
+        customer_email=email,
+        payment_intent_id=payment_intent or f"pi_{uuid.uuid4().hex[:24]}",
+        metadata={"store": store.schema_name, "product": str(product.uid), "fee": str(fee),
+                  "fee_percent": "5.00", "fee_fixed": "30"},
+        application_fee_amount=fee,
+        charge_id=f"ch_{uuid.uuid4().hex[:24]}",
+    )
+
+
+def purchase(store: Store, product: Product, **kwargs):
+    with schema_context(store.schema_name):
+        made, _ = purchase_fulfil(store=store, session=paid_session(store, product, **kwargs))
+        return made
+
+
+def in_schema(store: Store):
+    return schema_context(store.schema_name)
+
+
+def current_schema() -> str:
+    return connection.schema_name

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import hashlib
+
+from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from payments.models import DownloadLog, Purchase
+from payments.platform.models import FeeLedgerEntry
+from payments.services import charge_state_record, download_url_for
+from tests.conftest import store_client
+from tests.factories import in_schema, pdf_bytes, product_with_file, purchase
+
+
+def _path(url: str) -> str:
+    return "/" + url.split("/", 3)[3]
+
+
+def test_a_paid_purchase_downloads_the_exact_bytes(alice_store, django_capture_on_commit_callbacks):
+    product = product_with_file(alice_store)
+    with django_capture_on_commit_callbacks(execute=True):
+        bought = purchase(alice_store, product)
+    with in_schema(alice_store):
+        url = download_url_for(Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store)
+    response = store_client(alice_store).get(_path(url))
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content)
+    assert hashlib.sha256(body).hexdigest() == hashlib.sha256(pdf_bytes()).hexdigest()
+    assert response["Content-Disposition"].startswith('attachment; filename="Field Guide.pdf"')
+    with in_schema(alice_store):
+        assert DownloadLog.objects.count() == 1
+    # one receipt for the buyer, one sale notice for the seller
+    assert sorted(m.to[0] for m in mail.outbox) == ["alice@example.com", "bob@example.com"]
+    receipt = next(m for m in mail.outbox if m.to == ["bob@example.com"])
+    assert url in receipt.body
+
+
+def test_one_purchase_and_one_ledger_row_per_session(alice_store):
+    from tests.factories import paid_session
+    from payments.services import purchase_fulfil
+
+    product = product_with_file(alice_store)
+    session = paid_session(alice_store, product)
+    with in_schema(alice_store):
+        first, created = purchase_fulfil(store=alice_store, session=session)
+        again, created_again = purchase_fulfil(store=alice_store, session=session)
+        assert created and not created_again and first.pk == again.pk
+        assert Purchase.objects.count() == 1
+    assert FeeLedgerEntry.objects.filter(checkout_session_id=session.id).count() == 1
+    row = FeeLedgerEntry.objects.get(checkout_session_id=session.id)
+    assert (row.amount, row.platform_fee, row.store_id) == (1200, 90, alice_store.pk)
+
+
+def test_a_refund_revokes_the_download_and_a_won_dispute_restores_it(alice_store):
+    product = product_with_file(alice_store)
+    bought = purchase(alice_store, product)
+    with in_schema(alice_store):
+        url = download_url_for(Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store)
+    client = store_client(alice_store)
+    with in_schema(alice_store):
+        charge_state_record(payment_intent_id=bought.payment_intent_id, dispute_status="needs_response")
+    response = client.get(_path(url))
+    assert response.status_code == 403 and b"under dispute" in response.content
+    with in_schema(alice_store):
+        charge_state_record(payment_intent_id=bought.payment_intent_id, dispute_status="won")
+    assert client.get(_path(url)).status_code == 200
+    with in_schema(alice_store):
+        charge_state_record(payment_intent_id=bought.payment_intent_id, refunded=True)
+    response = client.get(_path(url))
+    assert response.status_code == 410 and b"refunded" in response.content
+    assert FeeLedgerEntry.objects.get(checkout_session_id=bought.checkout_session_id).status == "refunded"
+
+
+def test_a_refund_that_arrives_before_the_purchase_still_revokes_it(alice_store):
+    product = product_with_file(alice_store)
+    with in_schema(alice_store):
+        charge_state_record(payment_intent_id="pi_early", charge_id="ch_early", refunded=True)
+    bought = purchase(alice_store, product, payment_intent="pi_early")
+    with in_schema(alice_store):
+        bought.refresh_from_db()
+        assert bought.status == Purchase.Status.REFUNDED
+        assert bought.grant.revoked_reason == "refunded"
+
+
+def test_the_download_limit_is_enforced(alice_store):
+    product = product_with_file(alice_store, download_limit=2)
+    bought = purchase(alice_store, product)
+    with in_schema(alice_store):
+        url = _path(download_url_for(Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store))
+    client = store_client(alice_store)
+    assert [client.get(url).status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_an_unknown_token_gets_a_clear_page(alice_store):
+    response = store_client(alice_store).get("/d/not-a-real-token/")
+    assert response.status_code == 404
+    assert b"not valid" in response.content
+
+
+def test_alices_token_on_mallorys_domain_finds_nothing(alice_store, mallory_store):
+    product = product_with_file(alice_store)
+    bought = purchase(alice_store, product)
+    with in_schema(alice_store):
+        url = _path(download_url_for(Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store))
+    assert store_client(mallory_store).get(url).status_code == 404
+    assert store_client(alice_store).get(url).status_code == 200
+
+
+def test_a_download_costs_at_most_three_queries(alice_store):
+    product = product_with_file(alice_store)
+    bought = purchase(alice_store, product)
+    with in_schema(alice_store):
+        url = _path(download_url_for(Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store))
+    client = store_client(alice_store)
+    client.get("/")  # warm the host cache
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "SET"))]
+    assert len(statements) <= 3, statements
+
+
+def test_a_suspended_store_serves_no_downloads(alice_store):
+    from tenants.services import store_suspend
+
+    product = product_with_file(alice_store)
+    bought = purchase(alice_store, product)
+    with in_schema(alice_store):
+        url = _path(download_url_for(Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store))
+    store_suspend(store=alice_store, reason="Review")
+    assert store_client(alice_store).get(url).status_code == 503
