@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import pytest
+
+from tenants.models import Domain, Store
+from tenants.services import domain_add, domain_verify
+from tests.conftest import store_client
+
+
+def test_the_owner_changes_the_storefront_details(alice, alice_store):
+    client = store_client(alice_store, alice)
+    response = client.post(
+        "/dashboard/settings/",
+        {"name": "Alice's Atlas", "description": "Maps & guides", "support_email": "help@alice.test",
+         "accent_color": "#0f766e", "notify_on_sale": ""},
+    )
+    assert response.status_code == 302
+    store = Store.objects.get(pk=alice_store.pk)
+    assert (store.name, store.accent_color, store.notify_on_sale) == ("Alice's Atlas", "#0f766e", False)
+    page = store_client(store).get("/").content.decode()
+    assert "Alice&#x27;s Atlas" in page and "help@alice.test" in page
+
+
+def test_bad_settings_are_refused_with_a_message_and_nothing_changes(alice, alice_store):
+    response = store_client(alice_store, alice).post(
+        "/dashboard/settings/", {"name": "", "accent_color": "red; background:url(x)", "support_email": "nope"}
+    )
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "Your store needs a name." in text and "Pick a colour" in text and "valid email" in text
+    assert Store.objects.get(pk=alice_store.pk).name == "Alice's Guides"
+
+
+@pytest.mark.parametrize(
+    ("domain", "message"),
+    [
+        ("mallory.localhost", "belong to the platform"),
+        ("localhost", "like shop.example.com"),
+        ("not a host", "like shop.example.com"),
+        ("http://", "like shop.example.com"),
+        ("10.0.0.1", "like shop.example.com"),
+    ],
+)
+def test_a_custom_domain_must_be_a_real_domain_of_the_sellers_own(alice, alice_store, domain, message):
+    response = store_client(alice_store, alice).post("/dashboard/settings/domains/", {"domain": domain})
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Domain.objects.filter(tenant=alice_store, is_custom=True).exists()
+
+
+def test_another_stores_domain_cannot_be_taken(alice_store, mallory, mallory_store):
+    domain_add(store=alice_store, hostname="shop.alice.test")
+    response = store_client(mallory_store, mallory).post("/dashboard/settings/domains/", {"domain": "SHOP.alice.test"})
+    assert "already connected" in response.content.decode()
+
+
+def test_a_custom_domain_answers_only_once_verified_and_gets_host_only_cookies(alice_store, settings):
+    settings.ALLOWED_HOSTS = ["*"]
+    domain = domain_add(store=alice_store, hostname="shop.alice.test")
+    assert store_client(alice_store).get("/", HTTP_HOST="shop.alice.test").status_code == 404
+
+    def resolver(host, port):
+        return [(2, 1, 6, "", ("203.0.113.7", 0))] if host in ("shop.alice.test", alice_store.host) else []
+
+    def nowhere(host, port):
+        raise OSError("NXDOMAIN")
+
+    assert domain_verify(domain=domain, resolver=nowhere) is False
+    assert domain_verify(domain=domain, resolver=resolver) is True
+    response = store_client(alice_store).get("/library/", HTTP_HOST="shop.alice.test")
+    assert response.status_code == 200
+    assert response.cookies["csrftoken"]["domain"] == ""
+    # The platform's own hosts keep the parent-domain cookie.
+    response = store_client(alice_store).get("/library/")
+    assert response.cookies["csrftoken"]["domain"] == ".localhost"
