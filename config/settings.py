@@ -261,6 +261,10 @@ if MAILGUN_API_KEY:
         "MAILGUN_API_KEY": MAILGUN_API_KEY,
         "MAILGUN_SENDER_DOMAIN": required("DJANGO_MAILGUN_SERVER_NAME", ""),
     }
+elif env.str("DJANGO_EMAIL_FILE_PATH", default=""):
+    # One file per message (the end-to-end tests read the emails a real server sent).
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = env.str("DJANGO_EMAIL_FILE_PATH")
 elif env.str("DJANGO_EMAIL_URL", default=""):
     vars().update(env.email_url("DJANGO_EMAIL_URL"))
 elif DEBUG or TESTING:

@@ -51,7 +51,9 @@ class StripeError(Exception):
 
 
 def missing(param: str) -> StripeError:
-    return StripeError(400, f"Missing required param: {param}.", code="parameter_missing", param=param)
+    return StripeError(
+        400, f"Missing required param: {param}.", code="parameter_missing", param=param
+    )
 
 
 def no_such(kind: str, object_id: str, param: str = "id", status: int = 404) -> StripeError:
@@ -108,7 +110,9 @@ def decode_pairs(pairs: list[tuple[str, str]]) -> dict[str, Any]:
             last = depth == len(parts) - 1
             if last:
                 if isinstance(node.get(part), dict):
-                    raise StripeError(400, f"Invalid value for {key}: it is also a hash.", param=key)
+                    raise StripeError(
+                        400, f"Invalid value for {key}: it is also a hash.", param=key
+                    )
                 node[part] = value
             else:
                 child = node.setdefault(part, {})
@@ -193,17 +197,20 @@ def metadata(value: Any, param: str = "metadata") -> dict[str, str]:
     for key, item in data.items():
         if isinstance(item, dict | list):
             raise StripeError(
-                400, f"Invalid value for {param}[{key}]: metadata values must be strings.",
+                400,
+                f"Invalid value for {param}[{key}]: metadata values must be strings.",
                 param=f"{param}[{key}]",
             )
         if len(key) > 40:
             raise StripeError(
-                400, "Metadata keys can have a maximum length of 40 characters.",
+                400,
+                "Metadata keys can have a maximum length of 40 characters.",
                 param=f"{param}[{key}]",
             )
         if len(item) > 500:
             raise StripeError(
-                400, "Metadata values can have a maximum length of 500 characters.",
+                400,
+                "Metadata values can have a maximum length of 500 characters.",
                 param=f"{param}[{key}]",
             )
         if item != "":  # an empty string unsets a key
