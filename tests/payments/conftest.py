@@ -1,0 +1,94 @@
+"""The Stripe stand-in on a thread, reached by the real `stripe` library over HTTP.
+
+Webhook deliveries are held (the test process has no server); tests fetch the events the
+stand-in made and post them to our endpoint signed exactly as Stripe signs them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import urllib.request
+
+import pytest
+
+from payments.stripe_standin import serve_in_thread
+
+SECRET = "whsec_tests_secret"
+
+
+@pytest.fixture(scope="session")
+def _standin_server():
+    server, base = serve_in_thread(port=0, webhook_url=None, webhook_secret=SECRET, deliver=False)
+    yield base
+    server.shutdown()
+
+
+class Standin:
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def call(self, method: str, path: str, body: dict | None = None):
+        request = urllib.request.Request(
+            f"{self.base}/_standin{path}", method=method,
+            data=json.dumps(body).encode() if body is not None else (b"{}" if method != "GET" else None),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+    def requests(self, prefix: str = "") -> list[dict]:
+        data = self.call("GET", f"/requests?path_prefix={prefix}")
+        return data["data"] if isinstance(data, dict) else data
+
+    def events(self, **filters: str) -> list[dict]:
+        query = "&".join(f"{k}={v}" for k, v in filters.items())
+        data = self.call("GET", f"/events?{query}")
+        return data["data"] if isinstance(data, dict) else data
+
+    @staticmethod
+    def event_payload(event: dict) -> dict:
+        """The event as Stripe sends it (without the stand-in's delivery record)."""
+        return {k: v for k, v in event.items() if k != "delivery"}
+
+
+@pytest.fixture
+def standin(_standin_server, settings) -> Standin:
+    settings.STRIPE_API_BASE = _standin_server
+    settings.STRIPE_SECRET_KEY = "sk_test_tests"
+    settings.STRIPE_WEBHOOK_SECRET = SECRET
+    helper = Standin(_standin_server)
+    helper.call("DELETE", "/faults")
+    return helper
+
+
+def sign(body: bytes, *, secret: str = SECRET, at: int | None = None) -> str:
+    at = at or int(time.time())
+    mac = hmac.new(secret.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={at},v1={mac}"
+
+
+def post_event(client, event: dict, *, secret: str = SECRET, at: int | None = None):
+    body = json.dumps(event).encode()
+    return client.post(
+        "/stripe/webhook/", data=body, content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=sign(body, secret=secret, at=at),
+    )
+
+
+def connect_store(store, standin: Standin, *, outcome: str = "complete"):
+    """Connect a store's Stripe account through the stand-in, as onboarding would."""
+    from payments import services, stripe_client
+    from payments.platform.services import connected_account_for, connected_account_link
+
+    row = connected_account_for(store)
+    if row is None:
+        account = stripe_client.account_create(store_key=f"{store.schema_name}:t", email="owner@example.com")
+        row = connected_account_link(store=store, account=account)
+    standin.call("POST", f"/accounts/{row.stripe_account_id}/complete", {"outcome": outcome})
+    services.connect_refresh(store=store)
+    store.refresh_from_db()
+    return row
