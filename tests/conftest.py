@@ -21,10 +21,19 @@ PASSWORD = "correct-horse-battery-staple"
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
-    # New stores are cloned from the template schema, as in production.
+def django_db_setup(django_test_environment, django_db_blocker, django_db_modify_db_settings):
+    """Always the test database, even when only end-to-end tests (which use no `db`
+    fixture) are collected: pytest-django would otherwise set up no database at all and
+    leave the connection on the developer's."""
+    from django.test.utils import setup_databases, teardown_databases
+
     with django_db_blocker.unblock():
+        config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+        # New stores are built from the template's recorded DDL, as in production.
         template_refresh()
+    yield
+    with django_db_blocker.unblock():
+        teardown_databases(config, verbosity=0)
 
 
 @pytest.fixture(autouse=True)

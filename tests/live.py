@@ -58,6 +58,14 @@ def process_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:
+    """Children get SIGTERM when the test process dies, even by SIGKILL (Linux)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
 
@@ -66,7 +74,8 @@ def unique(prefix: str) -> str:
 def running(cmd: list[str], env: dict[str, str], log: Path, port: int | None = None):
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=_die_with_parent)
     try:
         if port is not None:
             wait_for_port(port)
@@ -127,13 +136,21 @@ class LiveStack:
 
     def start_process(self, name: str, cmd: list[str], env: dict[str, str], port: int | None = None):
         log = open(self.artifacts / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                preexec_fn=_die_with_parent)
         self.procs.append(proc)
         if port is not None:
             wait_for_port(port)
         return proc
 
     def start(self) -> LiveStack:
+        import shutil
+
+        import redis
+
+        # Nothing queued by an earlier, interrupted run may reach this run's worker.
+        redis.Redis.from_url(self.redis_url).flushdb()
+        shutil.rmtree(self.artifacts, ignore_errors=True)
         self.artifacts.mkdir(parents=True, exist_ok=True)
         env = self.env()
         self.start_process(
