@@ -17,6 +17,7 @@ urlpatterns = [
     path("dashboard/settings/domains/", store_settings.domain_create, name="store_domain_create"),
     path("dashboard/settings/domains/<int:pk>/verify/", store_settings.domain_check, name="store_domain_check"),
     path("dashboard/settings/domains/<int:pk>/remove/", store_settings.domain_delete, name="store_domain_delete"),
+    path("dashboard/products/", include("catalog.dashboard_urls")),
     path("dashboard/", include("payments.dashboard_urls")),
     path("", include("payments.urls")),
     path("", include("catalog.urls")),

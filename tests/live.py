@@ -101,7 +101,8 @@ class LiveStack:
     all as real processes against the test database."""
 
     def __init__(self, artifacts: Path, *, redis_url: str, s3: dict[str, str] | None = None,
-                 webhook_secret: str = "whsec_live_tests") -> None:
+                 webhook_secret: str = "whsec_live_tests", queue: str = "live") -> None:
+        self.queue = queue
         self.artifacts = artifacts
         self.redis_url = redis_url
         self.s3 = s3 or {}
@@ -129,6 +130,7 @@ class LiveStack:
             DJANGO_EMAIL_FILE_PATH=str(self.artifacts / "mail"),
             DJANGO_MEDIA_ROOT=str(self.artifacts / "media"),
             PROTECTED_MEDIA_DELIVERY="stream",
+            CELERY_TASK_DEFAULT_QUEUE=self.queue,  # each stack's worker takes only its own tasks
             **self.s3,
         )
         env.update(extra)
@@ -149,7 +151,7 @@ class LiveStack:
         import redis
 
         # Nothing queued by an earlier, interrupted run may reach this run's worker.
-        redis.Redis.from_url(self.redis_url).flushdb()
+        redis.Redis.from_url(self.redis_url).delete(self.queue)
         shutil.rmtree(self.artifacts, ignore_errors=True)
         self.artifacts.mkdir(parents=True, exist_ok=True)
         env = self.env()

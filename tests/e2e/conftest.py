@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
-from django.core.files.storage import storages
 
 from tests.live import ROOT, LiveStack
+from tests.s3 import reset_storages
 
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -31,9 +31,9 @@ def live_settings(live, settings):
     settings.STRIPE_SECRET_KEY = "sk_test_live"
     settings.STRIPE_WEBHOOK_SECRET = live.webhook_secret
     settings.MEDIA_ROOT = live.artifacts / "media"
-    storages._storages = {}  # storages built for the old MEDIA_ROOT
+    reset_storages()  # storages built for the old MEDIA_ROOT
     yield settings
-    storages._storages = {}
+    reset_storages()
 
 
 @pytest.fixture
