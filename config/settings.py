@@ -210,8 +210,11 @@ LOGIN_REDIRECT_URL = "sellers:home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 
 # One login for the main domain and every store subdomain: cookies on the parent domain.
-# (Custom domains get their own sessions; see tenants.middleware.)
-SESSION_COOKIE_DOMAIN = env.str("DJANGO_SESSION_COOKIE_DOMAIN", default=f".{PLATFORM_DOMAIN}")
+# Browsers refuse parent-domain cookies for `localhost` (and custom domains can never
+# share them): there the session is per host and sellers.handoff signs the seller in.
+SESSION_COOKIE_DOMAIN = env.str(
+    "DJANGO_SESSION_COOKIE_DOMAIN", default=f".{PLATFORM_DOMAIN}" if "." in PLATFORM_DOMAIN else ""
+) or None
 CSRF_COOKIE_DOMAIN = SESSION_COOKIE_DOMAIN
 SESSION_COOKIE_HTTPONLY = env.bool("DJANGO_SESSION_COOKIE_HTTPONLY", default=True)
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)

@@ -7,13 +7,16 @@ from django.urls import include, path
 
 from config.health import healthz
 from payments.platform.views import stripe_webhook
+from sellers import handoff
 from sellers import views as seller_views
 
 urlpatterns = [
     path("", seller_views.landing, name="landing"),
     path("healthz", healthz, name="healthz"),
     path("stripe/webhook/", stripe_webhook, name="stripe_webhook"),
+    path("accounts/handoff/", handoff.handoff_start, name="handoff_start"),
     path("accounts/", include("allauth.urls")),
     path("", include("sellers.urls")),
+    path("console/", include("console.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -6,12 +6,13 @@ from django.urls import include, path
 
 from catalog import views as catalog_views
 from config.health import healthz
-from sellers import store_settings
+from sellers import handoff, store_settings
 from sellers.dashboard import dashboard_home
 
 urlpatterns = [
     path("", catalog_views.storefront, name="storefront"),
     path("healthz", healthz),
+    path("auth/handoff/", handoff.handoff_finish, name="handoff_finish"),
     path("dashboard/", dashboard_home, name="dashboard"),
     path("dashboard/settings/", store_settings.store_settings, name="store_settings"),
     path("dashboard/settings/domains/", store_settings.domain_create, name="store_domain_create"),

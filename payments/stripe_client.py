@@ -182,7 +182,7 @@ def account_link_create(*, account_id: str, return_url: str, refresh_url: str, n
         },
         options={"idempotency_key": idempotency_key("account_link", account_id, nonce)},
     )
-    return obj["url"]
+    return obj.to_dict()["url"]
 
 
 # --- Checkout -----------------------------------------------------------------------------
@@ -259,9 +259,10 @@ def checkout_sessions_completed_since(*, account_id: str, since: int) -> list[Ch
             params=params,
             options={"stripe_account": account_id},
         )
-        data = page["data"]
+        listing = page.to_dict()
+        data = listing["data"]
         sessions.extend(CheckoutSession.from_stripe(s) for s in data)
-        if not page.get("has_more") or not data:
+        if not listing.get("has_more") or not data:
             return sessions
         starting_after = data[-1]["id"]
 
@@ -282,7 +283,8 @@ def refund_create(
             "idempotency_key": idempotency_key("refund", account_id, payment_intent_id),
         },
     )
-    return Refund(id=obj["id"], status=obj.get("status") or "", amount=int(obj.get("amount") or 0))
+    data = obj.to_dict()
+    return Refund(id=data["id"], status=data.get("status") or "", amount=int(data.get("amount") or 0))
 
 
 # --- Webhooks -----------------------------------------------------------------------------
@@ -311,4 +313,4 @@ def checkout_sessions_for_payment_intent(*, account_id: str, payment_intent_id: 
         params={"payment_intent": payment_intent_id, "limit": 10, "expand": ["data.payment_intent"]},
         options={"stripe_account": account_id},
     )
-    return [CheckoutSession.from_stripe(s) for s in page["data"]]
+    return [CheckoutSession.from_stripe(s) for s in page.to_dict()["data"]]

@@ -14,8 +14,10 @@ def main_site_url(path: str) -> str:
 
 
 def login_url_for(request: HttpRequest) -> str:
-    """The main domain's login page, coming back to this (store) page afterwards."""
-    return main_site_url("/accounts/login/?" + urlencode({"next": request.build_absolute_uri()}))
+    """The main domain's sign-in hand-off, coming back to this (store) page afterwards.
+
+    It asks for a login first when needed; see sellers.handoff."""
+    return main_site_url("/accounts/handoff/?" + urlencode({"next": request.build_absolute_uri()}))
 
 
 def is_store_owner(request: HttpRequest) -> bool:

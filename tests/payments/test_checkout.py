@@ -198,3 +198,55 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return fp
 
     http_error_303 = http_error_302
+
+
+def test_reconciliation_creates_purchases_for_sessions_paid_at_stripe(alice_store, standin):
+    from payments.tasks import reconcile_store
+
+    connect_store(alice_store, standin)
+    product = product_with_file(alice_store)
+    session_id = _session_id(_buy(alice_store, product))
+    standin.call("POST", f"/sessions/{session_id}/pay", {"email": "carol@example.com"})
+    # No webhook arrived and the buyer closed the tab before the thank-you page.
+    with in_schema(alice_store):
+        assert Purchase.objects.count() == 0
+        assert reconcile_store() == 1
+        assert reconcile_store() == 0
+        assert Purchase.objects.get().buyer_email == "carol@example.com"
+
+
+def test_a_refund_from_the_dashboard_goes_through_stripe_and_revokes_access(alice, alice_store, standin):
+    connect_store(alice_store, standin)
+    product = product_with_file(alice_store)
+    session_id = _session_id(_buy(alice_store, product))
+    standin.call("POST", f"/sessions/{session_id}/pay", {"email": "bob@example.com"})
+    store_client(alice_store).get(f"/thanks/?session_id={session_id}")
+    with in_schema(alice_store):
+        sale = Purchase.objects.get()
+    client = store_client(alice_store, alice)
+    response = client.post(f"/dashboard/sales/{sale.uid}/refund/", follow=True)
+    assert b"Refunded $12.00 to bob@example.com" in response.content
+    refund = [r for r in standin.requests("/v1/refunds") if r["method"] == "POST"][-1]
+    assert refund["stripe_account"] == alice_store.stripe_account.stripe_account_id
+    assert refund["params"]["refund_application_fee"] in ("true", True)
+    with in_schema(alice_store):
+        sale.refresh_from_db()
+        assert sale.status == "refunded" and sale.grant.revoked_reason == "refunded"
+    again = client.post(f"/dashboard/sales/{sale.uid}/refund/", follow=True)
+    assert b"already been refunded" in again.content
+
+
+def test_a_refund_stripe_refuses_changes_nothing(alice, alice_store, standin):
+    connect_store(alice_store, standin)
+    product = product_with_file(alice_store)
+    session_id = _session_id(_buy(alice_store, product))
+    standin.call("POST", f"/sessions/{session_id}/pay", {"email": "bob@example.com"})
+    store_client(alice_store).get(f"/thanks/?session_id={session_id}")
+    with in_schema(alice_store):
+        sale = Purchase.objects.get()
+    standin.call("POST", "/faults", {"mode": "500", "count": 1, "path_prefix": "/v1/refunds"})
+    response = store_client(alice_store, alice).post(f"/dashboard/sales/{sale.uid}/refund/", follow=True)
+    assert b"Stripe did not refund this sale" in response.content
+    with in_schema(alice_store):
+        sale.refresh_from_db()
+        assert sale.status == "paid" and sale.grant.revoked_at is None

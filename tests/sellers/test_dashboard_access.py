@@ -7,10 +7,10 @@ def test_the_owner_opens_the_dashboard(alice, alice_store):
     assert store_client(alice_store, alice).get("/dashboard/").status_code == 200
 
 
-def test_an_anonymous_visitor_is_sent_to_log_in_on_the_main_domain(alice_store):
+def test_an_anonymous_visitor_is_sent_to_sign_in_on_the_main_domain(alice_store):
     response = store_client(alice_store).get("/dashboard/")
     assert response.status_code == 302
-    assert response["Location"].startswith("http://localhost:8000/accounts/login/?next=")
+    assert response["Location"].startswith("http://localhost:8000/accounts/handoff/?next=")
     assert "alice.localhost" in response["Location"]
 
 
