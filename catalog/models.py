@@ -5,7 +5,22 @@ import uuid
 from django.db import models
 from django.urls import reverse
 
-from .money import CURRENCY_CHOICES, format_amount
+from .money import CURRENCY_CHOICES, format_amount, to_decimal_string
+from .rendering import markdown_html
+
+# What a storefront card needs; the description (up to 20 kB each) stays in the database.
+_CARD_FIELDS = (
+    "uid",
+    "title",
+    "slug",
+    "price",
+    "currency",
+    "status",
+    "cover",
+    "cover_state",
+    "published_at",
+    "created_at",
+)
 
 
 class ProductQuerySet(models.QuerySet):
@@ -14,6 +29,13 @@ class ProductQuerySet(models.QuerySet):
 
     def visible_in_dashboard(self) -> ProductQuerySet:
         return self.exclude(status=Product.Status.ARCHIVED)
+
+    def archived(self) -> ProductQuerySet:
+        return self.filter(status=Product.Status.ARCHIVED)
+
+    def for_storefront(self) -> ProductQuerySet:
+        """Published products as cards, newest first: one query whatever the count."""
+        return self.published().only(*_CARD_FIELDS).order_by("-published_at", "-created_at")
 
 
 class Product(models.Model):
@@ -44,10 +66,13 @@ class Product(models.Model):
     file_size = models.PositiveBigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
 
-    cover = models.FileField(max_length=300, blank=True)
+    # "covers/<uuid>.png": a new cover gets a new name, so its URL can be cached for good.
+    cover = models.FileField(max_length=300, blank=True, db_index=True)
     cover_state = models.CharField(
         max_length=16, choices=CoverState.choices, default=CoverState.NONE
     )
+    # Uploaded by the seller (kept when the PDF changes) or rendered from page 1.
+    cover_is_custom = models.BooleanField(default=False)
 
     stamping = models.BooleanField(default=False, help_text="Stamp the buyer's email on page 1.")
     download_limit = models.PositiveIntegerField(
@@ -70,16 +95,46 @@ class Product(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:product", kwargs={"slug": self.slug})
+
     @property
     def price_display(self) -> str:
         return format_amount(self.price, self.currency)
 
     @property
+    def price_text(self) -> str:
+        """The price as a seller types it: 1250 USD → "12.50"."""
+        return to_decimal_string(self.price, self.currency) if self.price else ""
+
+    @property
     def is_published(self) -> bool:
         return self.status == self.Status.PUBLISHED
 
-    def get_absolute_url(self) -> str:
-        return reverse("catalog:product", kwargs={"slug": self.slug})
+    @property
+    def is_archived(self) -> bool:
+        return self.status == self.Status.ARCHIVED
+
+    @property
+    def has_file(self) -> bool:
+        return bool(self.file)
+
+    @property
+    def description_html(self) -> str:
+        """The description's Markdown as sanitised HTML (safe to print unescaped)."""
+        return markdown_html(self.description)
+
+    @property
+    def cover_key(self) -> str:
+        """The uuid in "covers/<uuid>.png", or "" while there is no cover to show."""
+        if self.cover_state != self.CoverState.READY or not self.cover:
+            return ""
+        return self.cover.name.removeprefix("covers/").removesuffix(".png")
+
+    @property
+    def cover_url(self) -> str:
+        key = self.cover_key
+        return reverse("catalog:cover", kwargs={"key": key}) if key else ""
 
 
 class ProductFile(models.Model):
@@ -95,3 +150,6 @@ class ProductFile(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.file_size:,} bytes)"

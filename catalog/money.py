@@ -38,7 +38,9 @@ def currency(code: str) -> Currency:
         return CURRENCIES[(code or "").lower()]
     except KeyError:
         supported = ", ".join(c.upper() for c in CURRENCIES)
-        raise MoneyError(f"Currency “{code}” is not supported; choose one of {supported}.") from None
+        raise MoneyError(
+            f"Currency “{code}” is not supported; choose one of {supported}."
+        ) from None
 
 
 def parse_amount(text: str, code: str) -> int:

@@ -28,9 +28,11 @@ def store_prefix() -> str:
 
 def _relative(name: str) -> str:
     name = str(name).replace("\\", "/")
-    normalised = posixpath.normpath(name).lstrip("/")
+    normalised = posixpath.normpath(name)
     if (
         not name
+        or name.startswith("/")  # absolute: never a store-relative name
+        or (len(name) > 1 and name[1] == ":")  # a Windows drive
         or normalised in (".", "")
         or normalised.startswith("..")
         or "/../" in f"/{normalised}/"
@@ -55,6 +57,12 @@ class StoreFileSystemStorage(FileSystemStorage):
 
     def path(self, name: str) -> str:
         return super().path(store_key(name))
+
+    def _save(self, name: str, content) -> str:
+        # FileSystemStorage returns the path relative to MEDIA_ROOT, prefix included;
+        # the database keeps store-relative names (as S3Storage returns them).
+        saved = super()._save(name, content)
+        return saved.removeprefix(store_prefix())
 
     def url(self, name: str) -> str:
         raise NotImplementedError("Private files have no public URL; see deliver().")
@@ -115,7 +123,9 @@ class StoreS3Storage(S3Storage):
 
 def content_disposition(filename: str) -> str:
     """attachment; with an ASCII fallback and the UTF-8 name (RFC 6266)."""
-    safe = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in filename)
+    safe = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in filename
+    )
     return f"attachment; filename=\"{safe}\"; filename*=UTF-8''{quote(filename)}"
 
 

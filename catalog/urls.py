@@ -8,5 +8,5 @@ app_name = "catalog"
 
 urlpatterns = [
     path("p/<slug:slug>/", views.product_detail, name="product"),
-    path("covers/<uuid:uid>.png", views.cover, name="cover"),
+    path("covers/<uuid:key>.png", views.cover, name="cover"),
 ]

@@ -1,0 +1,236 @@
+"""The seller's product pages: check access, validate a form, call one service, answer.
+
+Every view is owner-only (`store_owner_required`: anonymous → log in, another seller →
+403; a platform admin may look, read-only). Products are found by uid in this store's
+schema, so another store's uid is simply not there (404).
+
+Forms with files are posted by static/js/upload.js (XMLHttpRequest, for the progress bar)
+or by the browser. An invalid form answers with the form and its errors, status 400; a
+valid one with a redirect — for the script, as JSON `{"location": …}` it follows itself,
+because XMLHttpRequest would follow a real redirect silently and use up the flash message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from uuid import UUID
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from tenants.decorators import store_owner_required
+
+from .forms import ProductCreateForm, ProductEditForm, ProductFileForm
+from .hooks import product_has_sales, product_stats
+from .models import Product
+from .services import (
+    product_archive,
+    product_create,
+    product_delete,
+    product_duplicate,
+    product_publish,
+    product_replace_file,
+    product_unpublish,
+    product_update,
+)
+from .storage import private_storage
+
+_LIST_FIELDS = (
+    "uid",
+    "title",
+    "slug",
+    "price",
+    "currency",
+    "status",
+    "cover",
+    "cover_state",
+    "page_count",
+    "file_size",
+    "file",
+    "created_at",
+    "published_at",
+)
+
+
+def _writes(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A write: POST only, and never while a platform admin is looking around read-only."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if getattr(request, "impersonating", False):
+            return render(
+                request,
+                "tenants/forbidden.html",
+                {"message": "Platform admins can look at a store's dashboard, not change it."},
+                status=403,
+            )
+        return view(request, *args, **kwargs)
+
+    return store_owner_required(require_POST(wrapper))
+
+
+def _product(uid: UUID) -> Product:
+    return get_object_or_404(Product, uid=uid)
+
+
+def _edit_url(product: Product) -> str:
+    return reverse("catalog_dash:edit", kwargs={"uid": product.uid})
+
+
+def _uploaded(request: HttpRequest, url: str) -> HttpResponse:
+    if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+        return JsonResponse({"location": url})
+    return redirect(url)
+
+
+def _render(request: HttpRequest, template: str, context: dict, *, status: int = 200):
+    return render(request, template, {"dash_section": "products", **context}, status=status)
+
+
+@store_owner_required
+def product_list(request: HttpRequest) -> HttpResponse:
+    archived = request.GET.get("show") == "archived"
+    products = list(
+        (Product.objects.archived() if archived else Product.objects.visible_in_dashboard())
+        .only(*_LIST_FIELDS)
+        .order_by("-created_at")
+    )
+    # Sales and revenue come from payments through catalog.hooks; {} until it registers.
+    stats_by_product = product_stats(p.pk for p in products)
+    rows = [{"product": p, "stats": stats_by_product.get(p.pk)} for p in products]
+    return _render(
+        request,
+        "catalog/dashboard/product_list.html",
+        {
+            "rows": rows,
+            "stats_by_product": stats_by_product,
+            "showing_archived": archived,
+            "archived_count": None if archived else Product.objects.archived().count(),
+        },
+    )
+
+
+@store_owner_required
+def product_create_view(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST" and not request.impersonating:
+        form = ProductCreateForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                product = product_create(**form.service_kwargs())
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(request, f"“{product.title}” is saved as a draft.")
+                return _uploaded(request, _edit_url(product))
+        return _render(request, "catalog/dashboard/product_create.html", {"form": form}, status=400)
+    form = ProductCreateForm(initial={"currency": "usd"})
+    return _render(request, "catalog/dashboard/product_create.html", {"form": form})
+
+
+@store_owner_required
+def product_edit_view(request: HttpRequest, uid: UUID) -> HttpResponse:
+    product = _product(uid)
+    if request.method == "POST" and not request.impersonating:
+        form = ProductEditForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                product_update(product=product, **form.service_kwargs())
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(request, "Changes saved.")
+                return _uploaded(request, _edit_url(product))
+        status = 400
+    else:
+        form = ProductEditForm(initial=ProductEditForm.initial_for(product))
+        status = 200
+    context = {
+        "product": product,
+        "form": form,
+        "file_form": ProductFileForm(),
+        "versions": product.versions.all(),
+    }
+    return _render(request, "catalog/dashboard/product_edit.html", context, status=status)
+
+
+@store_owner_required
+def product_replace_file_view(request: HttpRequest, uid: UUID) -> HttpResponse:
+    product = _product(uid)
+    if request.method == "POST" and not request.impersonating:
+        form = ProductFileForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                product_replace_file(product=product, file=form.cleaned_data["file"])
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(request, "New PDF uploaded. Earlier buyers keep their version.")
+                return _uploaded(request, _edit_url(product))
+        status = 400
+    else:
+        form = ProductFileForm()
+        status = 200
+    context = {"product": product, "file_form": form}
+    return _render(request, "catalog/dashboard/product_file.html", context, status=status)
+
+
+@store_owner_required
+def product_file_download_view(request: HttpRequest, uid: UUID) -> HttpResponse:
+    """The seller's own current PDF, delivered like a buyer's (presigned URL or stream)."""
+    product = _product(uid)
+    if not product.file:
+        messages.error(request, "This product has no PDF yet.")
+        return redirect(_edit_url(product))
+    return private_storage().deliver(
+        product.file.name, filename=product.file_name, content_type="application/pdf"
+    )
+
+
+@_writes
+def product_publish_view(request: HttpRequest, uid: UUID) -> HttpResponse:
+    product = _product(uid)
+    try:
+        product = product_publish(product=product, store=request.tenant)
+    except ValidationError as exc:
+        messages.error(request, "Not published yet. " + " ".join(exc.messages))
+    else:
+        messages.success(request, f"“{product.title}” is on sale.")
+    return redirect(_edit_url(product))
+
+
+@_writes
+def product_unpublish_view(request: HttpRequest, uid: UUID) -> HttpResponse:
+    product = product_unpublish(product=_product(uid))
+    messages.success(request, f"“{product.title}” is a draft again: buyers no longer see it.")
+    return redirect(_edit_url(product))
+
+
+@_writes
+def product_archive_view(request: HttpRequest, uid: UUID) -> HttpResponse:
+    product = product_archive(product=_product(uid))
+    messages.success(request, f"“{product.title}” is archived. Buyers keep their downloads.")
+    return redirect("catalog_dash:list")
+
+
+@_writes
+def product_duplicate_view(request: HttpRequest, uid: UUID) -> HttpResponse:
+    copy = product_duplicate(product=_product(uid))
+    messages.success(request, f"Copied as “{copy.title}” (a draft).")
+    return redirect(_edit_url(copy))
+
+
+@_writes
+def product_delete_view(request: HttpRequest, uid: UUID) -> HttpResponse:
+    product = _product(uid)
+    try:
+        product_delete(product=product, has_sales=product_has_sales(product.pk))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(_edit_url(product))
+    messages.success(request, f"“{product.title}” is deleted.")
+    return redirect("catalog_dash:list")

@@ -1,0 +1,136 @@
+"""Product forms: they render the fields and carry the input to a service.
+
+The services decide what is valid (prices through catalog.money, PDFs through
+catalog.pdf) and raise a ValidationError keyed by these field names, which the views
+attach to the form, so every refusal reads the same from the dashboard, the seed or a test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+
+from .money import CURRENCY_CHOICES
+from .pdf import help_text as pdf_help_text
+from .services import COVER_MAX_UPLOAD_BYTES, DOWNLOAD_LIMIT_MAX, TITLE_MAX
+
+COVER_HELP = (
+    f"Optional. PNG, JPEG or WebP, up to {COVER_MAX_UPLOAD_BYTES // (1024 * 1024)} MB. "
+    "Without one, we draw page 1 of your PDF."
+)
+
+
+class _ProductFields(forms.Form):
+    # Presence and format are checked by the services, with messages that say what to do.
+    title = forms.CharField(
+        required=False,
+        max_length=TITLE_MAX * 2,
+        widget=forms.TextInput(attrs={"required": True, "maxlength": TITLE_MAX}),
+    )
+    description = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text="Markdown: **bold**, *italic*, lists, [links](https://example.com).",
+    )
+    price = forms.CharField(
+        required=False,
+        max_length=32,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "12.50"}),
+    )
+    currency = forms.CharField(
+        required=False, max_length=8, widget=forms.Select(choices=CURRENCY_CHOICES)
+    )
+    stamping = forms.BooleanField(
+        required=False,
+        label="Stamp each buyer's email on the pages of their copy",
+    )
+    download_limit = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=DOWNLOAD_LIMIT_MAX,
+        label="Downloads per purchase",
+        help_text="Leave empty for unlimited.",
+    )
+
+    def service_kwargs(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "title": data["title"],
+            "description": data["description"],
+            "price_text": data["price"],
+            "currency": data["currency"],
+            "stamping": data["stamping"],
+            "download_limit": data["download_limit"],
+        }
+
+
+def _pdf_field(*, required: bool) -> forms.FileField:
+    return forms.FileField(
+        required=required,
+        allow_empty_file=True,  # catalog.pdf says "empty" in its own words
+        label="PDF",
+        help_text=pdf_help_text(),
+        widget=forms.ClearableFileInput(
+            attrs={
+                "accept": "application/pdf,.pdf",
+                "data-max-bytes": settings.PDF_MAX_UPLOAD_BYTES,
+            }
+        ),
+        error_messages={"required": "Choose the PDF buyers will get."},
+    )
+
+
+def _cover_field() -> forms.FileField:
+    return forms.FileField(
+        required=False,
+        allow_empty_file=True,
+        label="Cover image",
+        help_text=COVER_HELP,
+        widget=forms.ClearableFileInput(
+            attrs={
+                "accept": "image/png,image/jpeg,image/webp",
+                "data-max-bytes": COVER_MAX_UPLOAD_BYTES,
+            }
+        ),
+    )
+
+
+class ProductCreateForm(_ProductFields):
+    file = _pdf_field(required=False)
+    cover = _cover_field()
+
+    def service_kwargs(self) -> dict[str, Any]:
+        return {
+            **super().service_kwargs(),
+            "file": self.cleaned_data["file"] or None,
+            "cover": self.cleaned_data["cover"] or None,
+        }
+
+
+class ProductEditForm(_ProductFields):
+    cover = _cover_field()
+    cover_remove = forms.BooleanField(required=False, label="Use page 1 of the PDF as the cover")
+
+    def service_kwargs(self) -> dict[str, Any]:
+        return {
+            **super().service_kwargs(),
+            "cover": self.cleaned_data["cover"] or None,
+            "cover_remove": self.cleaned_data["cover_remove"],
+        }
+
+    @classmethod
+    def initial_for(cls, product) -> dict[str, Any]:
+        return {
+            "title": product.title,
+            "description": product.description,
+            "price": product.price_text,
+            "currency": product.currency,
+            "stamping": product.stamping,
+            "download_limit": product.download_limit,
+        }
+
+
+class ProductFileForm(forms.Form):
+    file = _pdf_field(required=True)

@@ -1,0 +1,46 @@
+"""Figures the catalog shows but does not own, supplied by apps above it.
+
+payments sits above catalog (DESIGN.md: dependencies flow one way), so catalog cannot ask
+it for sales. Instead payments registers a provider at start-up, in its AppConfig.ready():
+
+    from catalog.hooks import register_product_stats
+    register_product_stats(purchase_stats_by_product)
+
+A provider takes product ids (in the active store's schema) and returns, per product id
+that has sales, ``{"sales": <int>, "revenue": <int, minor units in the product's
+currency>}``. Without a provider every product shows no sales, and deleting relies on
+the purchases' PROTECT foreign key as the backstop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypedDict
+
+
+class ProductStats(TypedDict):
+    sales: int
+    revenue: int
+
+
+StatsProvider = Callable[[list[int]], Mapping[int, ProductStats]]
+
+_provider: StatsProvider | None = None
+
+
+def register_product_stats(provider: StatsProvider | None) -> StatsProvider | None:
+    """Install the provider (None removes it); returns the one it replaces."""
+    global _provider
+    previous, _provider = _provider, provider
+    return previous
+
+
+def product_stats(product_ids: Iterable[int]) -> dict[int, ProductStats]:
+    ids = list(product_ids)
+    if _provider is None or not ids:
+        return {}
+    return dict(_provider(ids))
+
+
+def product_has_sales(product_id: int) -> bool:
+    return bool(product_stats([product_id]).get(product_id, {}).get("sales"))

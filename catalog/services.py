@@ -1,0 +1,559 @@
+"""Writes on products. Views, tasks, the demo seed and apps above call these; nothing else
+writes a Product.
+
+Files: every stored name is generated here ("products/<uuid>.pdf", "covers/<uuid>.png")
+and saved through ``private_storage()``, which puts it under the active store's prefix.
+An upload is validated from its temporary file before anything is saved; when a later step
+fails, what was saved is deleted again, so a refused upload leaves nothing behind. PDFs
+buyers may have paid for are never deleted: replacing a file keeps the earlier versions
+(one ProductFile row each), and a product with sales cannot be deleted, only archived.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, connection, transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
+from django.utils.text import slugify
+from django_tenants.utils import schema_context
+from PIL import Image, UnidentifiedImageError
+
+from .models import Product, ProductFile
+from .money import MoneyError, currency, parse_amount, validate_amount
+from .pdf import PdfInfo, PdfRejected, pdf_check_first_page, pdf_validate
+from .rendering import clean_line, clean_text, download_name
+from .storage import private_storage
+
+if TYPE_CHECKING:
+    from tenants.models import Store
+
+logger = logging.getLogger(__name__)
+
+TITLE_MAX = 140
+DESCRIPTION_MAX = 20_000
+DOWNLOAD_LIMIT_MAX = 1_000
+COVER_MAX_UPLOAD_BYTES = getattr(settings, "COVER_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+COVER_MAX_PIXELS = 40_000_000
+COVER_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}
+COVER_BOX = (1200, 1800)  # uploaded covers are scaled down to fit
+COVER_RENDER_WIDTH = 600  # rendered covers: page 1 at this width, in pixels
+
+
+# --- Validation ----------------------------------------------------------------------------
+
+
+class _Errors:
+    """Collects every field's problem so the seller sees them all at once."""
+
+    def __init__(self) -> None:
+        self.by_field: dict[str, list[str]] = {}
+
+    def add(self, field: str, message: str) -> None:
+        self.by_field.setdefault(field, []).append(message)
+
+    def check(self, field: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except (MoneyError, PdfRejected) as exc:
+            self.add(field, str(exc))
+        except ValidationError as exc:
+            for message in exc.messages:
+                self.add(field, message)
+        return None
+
+    def raise_if_any(self) -> None:
+        if self.by_field:
+            raise ValidationError(self.by_field)
+
+
+def _title(title: str) -> str:
+    cleaned = clean_line(title)
+    if not cleaned:
+        raise ValidationError("Give the product a title.")
+    if len(cleaned) > TITLE_MAX:
+        raise ValidationError(f"Keep the title under {TITLE_MAX} characters ({len(cleaned)} now).")
+    return cleaned
+
+
+def _description(description: str) -> str:
+    cleaned = clean_text(description)
+    if len(cleaned) > DESCRIPTION_MAX:
+        raise ValidationError(f"Keep the description under {DESCRIPTION_MAX:,} characters.")
+    return cleaned
+
+
+def _download_limit(limit: int | None) -> int | None:
+    if limit is None:
+        return None
+    if not 1 <= limit <= DOWNLOAD_LIMIT_MAX:
+        raise ValidationError(
+            f"Downloads per purchase: between 1 and {DOWNLOAD_LIMIT_MAX:,}, "
+            "or leave it empty for unlimited."
+        )
+    return limit
+
+
+def _price(errors: _Errors, price_text: str, code: str) -> tuple[int | None, str | None]:
+    cur = errors.check("currency", lambda: currency(code))
+    if cur is None:
+        return None, None
+    return errors.check("price", lambda: parse_amount(price_text, cur.code)), cur.code
+
+
+def _pdf(file: File) -> PdfInfo:
+    try:
+        return pdf_validate(file)
+    except PdfRejected as exc:
+        raise ValidationError(exc.message, code=exc.code) from exc
+
+
+def _cover_png(file: File) -> bytes:
+    """An uploaded cover, checked with Pillow and re-encoded as a PNG without metadata."""
+    size = getattr(file, "size", None)
+    if size is not None and size > COVER_MAX_UPLOAD_BYTES:
+        raise ValidationError(
+            f"The cover image is larger than {COVER_MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
+        )
+    if size == 0:
+        raise ValidationError("The cover image is empty (0 bytes).")
+    file.seek(0)
+    try:
+        with Image.open(file) as image:
+            if image.format not in COVER_FORMATS:
+                raise ValidationError(
+                    f"Covers must be PNG, JPEG or WebP images, not {image.format or 'this format'}."
+                )
+            width, height = image.size
+            if width * height > COVER_MAX_PIXELS:
+                raise ValidationError(
+                    f"The cover image is {width}×{height} pixels; keep it under 40 megapixels."
+                )
+            image.load()
+            image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+            image.thumbnail(COVER_BOX)
+            out = io.BytesIO()
+            image.save(out, format="PNG", optimize=True)
+    except ValidationError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError):
+        raise ValidationError(
+            "The cover is not an image we can read: upload a PNG, JPEG or WebP file."
+        ) from None
+    except (OSError, ValueError, SyntaxError):
+        raise ValidationError(
+            "The cover image is damaged or incomplete: export it again and upload it."
+        ) from None
+    finally:
+        file.seek(0)
+    return out.getvalue()
+
+
+# --- Storage -------------------------------------------------------------------------------
+
+
+def _new_name(folder: str, extension: str) -> str:
+    return f"{folder}/{uuid.uuid4()}.{extension}"
+
+
+@contextmanager
+def _saving() -> Iterator[list[str]]:
+    """Names saved inside the block are deleted again if the block fails."""
+    saved: list[str] = []
+    try:
+        yield saved
+    except BaseException:
+        _delete_files(saved)
+        raise
+
+
+def _save(saved: list[str], folder: str, extension: str, content: File | bytes) -> str:
+    if isinstance(content, bytes):
+        content = ContentFile(content)
+    content.seek(0)
+    name = private_storage().save(_new_name(folder, extension), content)
+    saved.append(name)
+    return name
+
+
+def _delete_files(names: Iterable[str]) -> None:
+    storage = private_storage()
+    for name in names:
+        if not name:
+            continue
+        try:
+            storage.delete(name)
+        except Exception:  # a leftover file is better than a failed request
+            logger.exception("Could not delete %s", name)
+
+
+def _delete_files_after_commit(names: Iterable[str]) -> None:
+    names = [n for n in names if n]
+    if not names:
+        return
+    # The callback may run after the connection moved on: pin this store's schema.
+    schema = connection.schema_name
+    transaction.on_commit(lambda: _in_schema(schema, _delete_files, names), robust=True)
+
+
+def _in_schema(schema: str, fn: Callable[..., Any], *args: Any) -> Any:
+    with schema_context(schema):
+        return fn(*args)
+
+
+def _queue_cover_render(product: Product) -> None:
+    from .tasks import cover_render
+
+    # The task runs in the schema active when it is queued (config.celery): pin this one.
+    schema = connection.schema_name
+    product_id = product.pk
+    transaction.on_commit(lambda: _in_schema(schema, cover_render.delay, product_id), robust=True)
+
+
+# --- Slugs ---------------------------------------------------------------------------------
+
+
+def _unique_slug(title: str) -> str:
+    """ "Ferns" → "ferns", then "ferns-2", "ferns-3"… Chosen once; never changes after."""
+    base = slugify(title)[:150].strip("-") or "product"
+    pattern = rf"^{re.escape(base)}(-[0-9]+)?$"
+    taken = set(Product.objects.filter(slug__regex=pattern).values_list("slug", flat=True))
+    if base not in taken:
+        return base
+    number = 2
+    while f"{base}-{number}" in taken:
+        number += 1
+    return f"{base}-{number}"
+
+
+def _insert_with_slug(product: Product) -> Product:
+    # Two products with one title created at once: the unique index decides, we retry.
+    for _attempt in range(5):
+        product.slug = _unique_slug(product.title)
+        try:
+            with transaction.atomic():
+                product.save()
+            return product
+        except IntegrityError:
+            if not Product.objects.filter(slug=product.slug).exists():
+                raise
+    raise ValidationError({"title": "Could not find a free web address for this title; retry."})
+
+
+# --- Services ------------------------------------------------------------------------------
+
+
+def product_create(
+    *,
+    title: str,
+    description: str,
+    price_text: str,
+    currency: str,
+    file: File | None,
+    stamping: bool = False,
+    download_limit: int | None = None,
+    cover: File | None = None,
+) -> Product:
+    """A new draft product. The PDF may come later; publishing needs it."""
+    errors = _Errors()
+    title = errors.check("title", lambda: _title(title))
+    description = errors.check("description", lambda: _description(description))
+    price, code = _price(errors, price_text, currency)
+    limit = errors.check("download_limit", lambda: _download_limit(download_limit))
+    info = errors.check("file", lambda: _pdf(file)) if file else None
+    cover_png = errors.check("cover", lambda: _cover_png(cover)) if cover else None
+    errors.raise_if_any()
+
+    with _saving() as saved, transaction.atomic():
+        product = Product(
+            title=title,
+            description=description,
+            price=price,
+            currency=code,
+            stamping=bool(stamping),
+            download_limit=limit,
+        )
+        if cover_png is not None:
+            product.cover = _save(saved, "covers", "png", cover_png)
+            product.cover_state = Product.CoverState.READY
+            product.cover_is_custom = True
+        if file is not None:
+            _attach_file(product, file=file, info=info, saved=saved)
+        _insert_with_slug(product)
+        if file is not None:
+            _record_version(product)
+    if file is not None and not product.cover_is_custom:
+        _queue_cover_render(product)
+    return product
+
+
+def _attach_file(product: Product, *, file: File, info: PdfInfo, saved: list[str]) -> None:
+    product.file = _save(saved, "products", "pdf", file)
+    fallback = product.slug or slugify(product.title) or "download"
+    product.file_name = download_name(getattr(file, "name", "") or "", fallback=fallback)
+    product.page_count = info.page_count
+    product.file_size = info.size
+    product.sha256 = info.sha256
+    if not product.cover_is_custom:
+        product.cover_state = Product.CoverState.PENDING
+
+
+def _record_version(product: Product) -> ProductFile:
+    return ProductFile.objects.create(
+        product=product,
+        file=product.file.name,
+        file_name=product.file_name,
+        page_count=product.page_count,
+        file_size=product.file_size,
+        sha256=product.sha256,
+    )
+
+
+def product_update(
+    *,
+    product: Product,
+    title: str,
+    description: str,
+    price_text: str,
+    currency: str,
+    stamping: bool,
+    download_limit: int | None,
+    cover: File | None = None,
+    cover_remove: bool = False,
+) -> Product:
+    """Edit what a product says and costs. The slug stays: links already shared keep working."""
+    errors = _Errors()
+    title = errors.check("title", lambda: _title(title))
+    description = errors.check("description", lambda: _description(description))
+    price, code = _price(errors, price_text, currency)
+    limit = errors.check("download_limit", lambda: _download_limit(download_limit))
+    cover_png = errors.check("cover", lambda: _cover_png(cover)) if cover else None
+    errors.raise_if_any()
+
+    old_cover = ""
+    rerender = False
+    with _saving() as saved, transaction.atomic():
+        locked = Product.objects.select_for_update().get(pk=product.pk)
+        locked.title = title
+        locked.description = description
+        locked.price = price
+        locked.currency = code
+        locked.stamping = bool(stamping)
+        locked.download_limit = limit
+        if cover_png is not None:
+            old_cover = locked.cover.name
+            locked.cover = _save(saved, "covers", "png", cover_png)
+            locked.cover_state = Product.CoverState.READY
+            locked.cover_is_custom = True
+        elif cover_remove and locked.cover_is_custom:
+            old_cover = locked.cover.name
+            locked.cover = ""
+            locked.cover_is_custom = False
+            locked.cover_state = (
+                Product.CoverState.PENDING if locked.file else Product.CoverState.NONE
+            )
+            rerender = bool(locked.file)
+        locked.save()
+        _delete_files_after_commit([old_cover])
+    if rerender:
+        _queue_cover_render(locked)
+    return locked
+
+
+def product_replace_file(*, product: Product, file: File) -> Product:
+    """A new PDF version. Earlier versions stay stored: buyers may have paid for them."""
+    try:
+        info = _pdf(file)
+    except ValidationError as exc:
+        raise ValidationError({"file": exc.messages}) from exc
+    if product.sha256 and info.sha256 == product.sha256:
+        raise ValidationError({"file": "This is the same PDF as the current version."})
+    with _saving() as saved, transaction.atomic():
+        locked = Product.objects.select_for_update().get(pk=product.pk)
+        _attach_file(locked, file=file, info=info, saved=saved)
+        locked.save()
+        _record_version(locked)
+    if not locked.cover_is_custom:
+        _queue_cover_render(locked)
+    return locked
+
+
+def product_publish(*, product: Product, store: Store) -> Product:
+    """Put a product on sale. Says everything that stands in the way, all at once."""
+    with transaction.atomic():
+        locked = Product.objects.select_for_update().get(pk=product.pk)
+        problems = []
+        if not locked.file:
+            problems.append("Upload the PDF buyers will get.")
+        try:
+            validate_amount(locked.price, locked.currency)
+        except MoneyError as exc:
+            problems.append(f"Fix the price: {exc}")
+        if not store.can_take_charges:
+            reason = f" ({store.charges_blocked_reason})" if store.charges_blocked_reason else ""
+            problems.append(
+                "Connect a Stripe account that can take payments (Dashboard → Payments)"
+                + reason
+                + "."
+            )
+        if problems:
+            raise ValidationError(problems, code="cannot_publish")
+        if locked.status != Product.Status.PUBLISHED:
+            locked.status = Product.Status.PUBLISHED
+            locked.published_at = locked.published_at or timezone.now()
+            locked.save(update_fields=["status", "published_at", "updated_at"])
+    return locked
+
+
+def _set_status(product: Product, status: str) -> Product:
+    with transaction.atomic():
+        locked = Product.objects.select_for_update().get(pk=product.pk)
+        if locked.status != status:
+            locked.status = status
+            locked.save(update_fields=["status", "updated_at"])
+    return locked
+
+
+def product_unpublish(*, product: Product) -> Product:
+    """Back to draft (from published or archived): off the storefront, buyers keep access."""
+    return _set_status(product, Product.Status.DRAFT)
+
+
+def product_archive(*, product: Product) -> Product:
+    """Retire a product: off the storefront and the main list; buyers keep their downloads."""
+    return _set_status(product, Product.Status.ARCHIVED)
+
+
+def product_delete(*, product: Product, has_sales: bool) -> None:
+    """Delete a product that never sold, with its files. One with sales can only be archived.
+
+    `has_sales` comes from the caller (payments sits above catalog); the PROTECT foreign
+    key from purchases is the backstop if it is wrong.
+    """
+    if has_sales:
+        raise ValidationError(
+            "This product has sales, so it cannot be deleted: buyers keep their downloads. "
+            "Archive it instead."
+        )
+    with transaction.atomic():
+        locked = Product.objects.select_for_update().get(pk=product.pk)
+        names = {locked.file.name, locked.cover.name}
+        names.update(locked.versions.values_list("file", flat=True))
+        try:
+            locked.delete()
+        except ProtectedError:
+            raise ValidationError(
+                "This product has sales, so it cannot be deleted. Archive it instead."
+            ) from None
+        _delete_files_after_commit(sorted(names))
+
+
+def product_duplicate(*, product: Product) -> Product:
+    """A draft copy with its own copies of the files (deleting one never touches the other)."""
+    storage = private_storage()
+    title = f"{product.title} (copy)"
+    if len(title) > TITLE_MAX:
+        title = product.title[: TITLE_MAX - 7].rstrip() + " (copy)"
+    with _saving() as saved, transaction.atomic():
+        copy = Product(
+            title=title,
+            description=product.description,
+            price=product.price,
+            currency=product.currency,
+            stamping=product.stamping,
+            download_limit=product.download_limit,
+            file_name=product.file_name,
+            page_count=product.page_count,
+            file_size=product.file_size,
+            sha256=product.sha256,
+            cover_is_custom=product.cover_is_custom,
+        )
+        if product.file:
+            with storage.open(product.file.name, "rb") as source:
+                copy.file = _save(saved, "products", "pdf", File(source))
+        if product.cover and product.cover_state == Product.CoverState.READY:
+            with storage.open(product.cover.name, "rb") as source:
+                copy.cover = _save(saved, "covers", "png", File(source))
+            copy.cover_state = Product.CoverState.READY
+        elif copy.file:
+            copy.cover_state = Product.CoverState.PENDING
+            copy.cover_is_custom = False
+        _insert_with_slug(copy)
+        if copy.file:
+            _record_version(copy)
+    if copy.cover_state == Product.CoverState.PENDING:
+        _queue_cover_render(copy)
+    return copy
+
+
+def product_cover_render(*, product_id: int) -> Product | None:
+    """Render page 1 of the current PDF as the cover (Celery task `cover_render`).
+
+    Runs after the upload's transaction; if the PDF changed or the seller uploaded a
+    cover meanwhile, the result is thrown away. A PDF pdfium cannot draw marks the cover
+    as failed (the storefront keeps the placeholder); it never fails the upload.
+    """
+    product = Product.objects.filter(pk=product_id).first()
+    if product is None or product.cover_is_custom or not product.file:
+        return product
+    source = product.file.name
+    try:
+        png = _render_first_page(source)
+    except Exception:
+        logger.warning("Cover rendering failed for product %s", product_id, exc_info=True)
+        png = None
+    with _saving() as saved, transaction.atomic():
+        locked = Product.objects.select_for_update().get(pk=product_id)
+        if locked.cover_is_custom or locked.file.name != source:
+            return locked  # superseded while we were drawing
+        old = locked.cover.name
+        if png is None:
+            locked.cover = ""
+            locked.cover_state = Product.CoverState.FAILED
+        else:
+            locked.cover = _save(saved, "covers", "png", png)
+            locked.cover_state = Product.CoverState.READY
+        locked.save(update_fields=["cover", "cover_state", "updated_at"])
+        _delete_files_after_commit([old])
+    return locked
+
+
+def _render_first_page(name: str) -> bytes:
+    import pypdfium2 as pdfium
+
+    # pdfium reads from a path lazily; copy the (possibly remote) file to a temporary one.
+    with (
+        private_storage().open(name, "rb") as source,
+        tempfile.NamedTemporaryFile(suffix=".pdf") as local,
+    ):
+        shutil.copyfileobj(source, local, length=1024 * 1024)
+        local.flush()
+        pdf_check_first_page(local)  # bounded: pdfium has no memory limit of its own
+        document = pdfium.PdfDocument(local.name)
+        try:
+            page = document[0]
+            width, height = page.get_size()
+            if width <= 0 or height <= 0:
+                raise ValueError("page 1 has no size")
+            # A very tall page is drawn at a width that keeps the bitmap bounded.
+            scale = min(COVER_RENDER_WIDTH / width, COVER_RENDER_WIDTH * 3 / height)
+            image = page.render(scale=scale).to_pil()
+            page.close()
+        finally:
+            document.close()
+    out = io.BytesIO()
+    image.convert("RGB").save(out, format="PNG", optimize=True)
+    return out.getvalue()

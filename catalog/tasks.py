@@ -1,0 +1,15 @@
+"""Catalog background work. Tasks take ids and call a service; the schema travels with the
+message (config.celery), so a task queued inside a store runs in that store."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from .services import product_cover_render
+
+
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=180)
+def cover_render(product_id: int) -> str:
+    """Draw page 1 of the product's PDF as its cover. Idempotent: re-running redraws it."""
+    product = product_cover_render(product_id=product_id)
+    return product.cover_state if product is not None else "gone"
