@@ -33,6 +33,12 @@ def django_db_setup(django_test_environment, django_db_blocker, django_db_modify
         template_refresh()
     yield
     with django_db_blocker.unblock():
+        # Servers started by end-to-end tests may still be closing their connections.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
         teardown_databases(config, verbosity=0)
 
 

@@ -102,7 +102,9 @@ class LiveStack:
 
     def __init__(self, artifacts: Path, *, redis_url: str, s3: dict[str, str] | None = None,
                  webhook_secret: str = "whsec_live_tests", queue: str = "live") -> None:
-        self.queue = queue
+        # Unique per run: two test sessions sharing a Redis database never take each
+        # other's tasks.
+        self.queue = unique(f"{queue}-")
         self.artifacts = artifacts
         self.redis_url = redis_url
         self.s3 = s3 or {}

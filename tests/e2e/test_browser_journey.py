@@ -94,7 +94,10 @@ def _mail_link(stack: LiveStack, to: str, pattern: str, timeout: float = 20) -> 
     raise AssertionError(f"no email to {to} matching {pattern}")
 
 
-def test_a_seller_and_a_buyer_go_through_the_whole_product(stack, browser, django_db_blocker, tmp_path):
+def test_a_seller_and_a_buyer_go_through_the_whole_product(stack, browser, django_db_blocker, tmp_path, monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the few ORM calls here are
+    # plain blocking calls and safe.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     shot = Shots()
     base = stack.base
     email, password = f"{unique('seller')}@example.com", "a-Long-and-unusual-passphrase-42"
