@@ -159,7 +159,9 @@ elif REDIS_URL:
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# Every key carries the active schema, so one store's cache never answers another's.
+# Host routing reads its cache before any schema is chosen: same store, plain keys.
+CACHES["routing"] = {**CACHES["default"], "KEY_PREFIX": "routing"}
+# Every other key carries the active schema, so one store's cache never answers another's.
 CACHES["default"]["KEY_FUNCTION"] = "django_tenants.cache.make_key"
 CACHES["default"]["REVERSE_KEY_FUNCTION"] = "django_tenants.cache.reverse_key"
 

@@ -30,7 +30,6 @@ class StoreMiddleware(TenantMainMiddleware):
     """
 
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
-        connection.set_schema_to_public()
         try:
             host = self.hostname_from_request(request).lower()
         except DisallowedHost:
@@ -38,6 +37,8 @@ class StoreMiddleware(TenantMainMiddleware):
         platform = settings.PLATFORM_DOMAIN
         if host in (platform, f"www.{platform}", "127.0.0.1"):
             request.tenant = public_tenant()
+            if connection.schema_name != settings.PUBLIC_SCHEMA_NAME:
+                connection.set_schema_to_public()
             request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
             set_urlconf(request.urlconf)
             return None
@@ -46,7 +47,12 @@ class StoreMiddleware(TenantMainMiddleware):
             return store_not_found(request)
         store.domain_url = host
         request.tenant = store
-        connection.set_tenant(store)
+        if connection.schema_name == store.schema_name and connection.search_path_set_schemas:
+            # Same store as this connection's last request: its search_path is still set
+            # (TENANT_LIMIT_SET_CALLS), so no `SET search_path` round trip at all.
+            connection.tenant = store
+        else:
+            connection.set_tenant(store)
         request.urlconf = settings.ROOT_URLCONF
         set_urlconf(request.urlconf)
         return None

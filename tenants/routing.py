@@ -1,16 +1,16 @@
 """Host → store, cached so a warm request costs no database round trip.
 
-The cache entry is the Store row itself (or a "not found" marker). Saving or deleting a
-store or a domain drops the entries of every host of that store (tenants.signals), so a
-suspension or a new domain takes effect on the next request, in every process that shares
-the cache (Redis in production).
+The cache entry is the Store row itself (or a "not found" marker), in the `routing` cache
+(Redis in production, shared by every process; keys do not depend on the connection's
+schema). Saving or deleting a store or a domain drops the entries of every host of that
+store (tenants.signals), so a suspension or a new domain takes effect on the next
+request.
 """
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.core.cache import cache
-from django.db import connection, transaction
+from django.core.cache import caches
+from django.db import transaction
 
 from .models import Domain, Store
 
@@ -23,7 +23,8 @@ def _key(host: str) -> str:
 
 
 def store_for_host(host: str) -> Store | None:
-    """The store serving this host, or None. Runs in the public schema."""
+    """The store serving this host, or None."""
+    cache = caches["routing"]
     key = _key(host)
     cached = cache.get(key)
     if cached is not None:
@@ -39,21 +40,9 @@ def store_for_host(host: str) -> Store | None:
     return store
 
 
-def _delete(keys: list[str]) -> None:
-    # Keys carry the schema of the connection (django_tenants.cache.make_key); routing
-    # always reads in public, so always delete in public too.
-    tenant = getattr(connection, "tenant", None)
-    connection.set_schema_to_public()
-    try:
-        cache.delete_many(keys)
-    finally:
-        if tenant is not None and tenant.schema_name != settings.PUBLIC_SCHEMA_NAME:
-            connection.set_tenant(tenant)
-
-
 def hosts_forget(hosts: list[str]) -> None:
     keys = [_key(h) for h in hosts]
-    _delete(keys)
+    caches["routing"].delete_many(keys)
     # Again after commit: a request between the write and the commit may have cached
     # the old row.
-    transaction.on_commit(lambda: _delete(keys))
+    transaction.on_commit(lambda: caches["routing"].delete_many(keys))

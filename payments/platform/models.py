@@ -82,6 +82,7 @@ class FeeLedgerEntry(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["store", "-created_at"])]
+        verbose_name_plural = "fee ledger entries"
 
     def __str__(self) -> str:
         return f"{self.checkout_session_id} fee {self.platform_fee} {self.currency}"

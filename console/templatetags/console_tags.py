@@ -1,0 +1,60 @@
+"""{% load console_tags %}: money that never breaks a page, and audit values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from catalog.money import MoneyError, format_amount
+
+register = template.Library()
+
+
+def money_text(amount: int | None, currency: str) -> str:
+    if amount is None:
+        return ""
+    try:
+        return format_amount(int(amount), currency)
+    except MoneyError:
+        # A currency the catalog does not list: show the raw minor units, never a 500.
+        return f"{int(amount):,} {(currency or '').upper()} (minor units)"
+
+
+@register.simple_tag
+def money(amount: int | None, currency: str) -> str:
+    """{% money total.gmv total.currency %} → "$1,234.50"."""
+    return money_text(amount, currency)
+
+
+@register.filter
+def audit_value(value: Any) -> str:
+    """How a before/after value reads in the audit log."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        shown = ", ".join(str(v) for v in value[:5])
+        return f"{shown} … (+{len(value) - 5})" if len(value) > 5 else shown
+    return str(value)
+
+
+STRIPE_LABELS = {
+    "ready": "Ready",
+    "action_needed": "Action needed",
+    "deauthorized": "Disconnected",
+    "not_connected": "Not connected",
+}
+
+
+@register.filter
+def stripe_label(state: str) -> str:
+    return STRIPE_LABELS.get(state, state)
+
+
+@register.filter
+def error_summary(text: str) -> str:
+    """The line of a traceback that says what went wrong: its last non-empty line."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
