@@ -77,8 +77,20 @@ def summary(values: list[float]) -> str:
 @contextmanager
 def gunicorn(app: str, port: int, env: dict[str, str], workers: int = 2, threads: int = 1):
     cmd = [
-        sys.executable, "-m", "gunicorn", app, "-b", f"127.0.0.1:{port}", "-w", str(workers),
-        "--threads", str(threads), "--log-level", "warning", "--worker-tmp-dir", "/dev/shm",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        app,
+        "-b",
+        f"127.0.0.1:{port}",
+        "-w",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+        "--worker-tmp-dir",
+        "/dev/shm",
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env})
     try:
@@ -101,9 +113,22 @@ def wrk(url: str, host: str, *, seconds: int = 10, connections: int = 16, thread
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install -y wrk")
     out = subprocess.run(
-        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
-         "-H", f"Host: {host}", url],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-H",
+            f"Host: {host}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)

@@ -10,7 +10,7 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-from django.conf import settings  # noqa: E402
+from django.conf import settings
 
 settings.MIDDLEWARE = [
     "bench.fixed_store.FixedStoreMiddleware" if m == "tenants.middleware.StoreMiddleware" else m

@@ -43,14 +43,21 @@ def main() -> None:
         block.append(elapsed)
         all_times.append(elapsed)
         if i % args.every == 0:
-            print(f"{i:>7} {percentile(block, 50):>8.3f} {percentile(block, 95):>8.3f} {max(block):>8.3f}", flush=True)
+            print(
+                f"{i:>7} {percentile(block, 50):>8.3f} {percentile(block, 95):>8.3f} {max(block):>8.3f}",
+                flush=True,
+            )
             block = []
-    print(f"all {len(all_times)} stores: p50 {percentile(all_times, 50):.3f}s p95 {percentile(all_times, 95):.3f}s")
+    print(
+        f"all {len(all_times)} stores: p50 {percentile(all_times, 50):.3f}s p95 {percentile(all_times, 95):.3f}s"
+    )
 
     t0 = time.monotonic()
     call_command("migrate_schemas", tenant=True, interactive=False, verbosity=0)
     noop = time.monotonic() - t0
-    print(f"no-op migrate of {args.stores} store schemas: {noop:.1f}s ({noop / args.stores:.3f}s per store)")
+    print(
+        f"no-op migrate of {args.stores} store schemas: {noop:.1f}s ({noop / args.stores:.3f}s per store)"
+    )
 
 
 if __name__ == "__main__":

@@ -65,7 +65,9 @@ def main() -> None:
     store = store_create(owner=owner, name="Bench Books", subdomain="bench")
     with schema_context(store.schema_name):
         for i in range(args.products):
-            Product.objects.create(title=f"Guide {i}", slug=f"guide-{i}", price=900 + i, status="published")
+            Product.objects.create(
+                title=f"Guide {i}", slug=f"guide-{i}", price=900 + i, status="published"
+            )
     call_command("collectstatic", interactive=False, verbosity=0)
     from django.core.cache import cache
 
@@ -73,19 +75,29 @@ def main() -> None:
 
     host = "bench.localhost"
     results: dict[str, list[float]] = {"tenant": [], "plain": []}
-    print(f"cache: {'redis ' + redis if redis else 'local memory'}; {args.products} products on the page")
+    print(
+        f"cache: {'redis ' + redis if redis else 'local memory'}; {args.products} products on the page"
+    )
     for rnd in range(args.rounds):
-        for name, app, port in (("tenant", "config.wsgi:application", 18301), ("plain", "bench.plain_wsgi:application", 18302)):
+        for name, app, port in (
+            ("tenant", "config.wsgi:application", 18301),
+            ("plain", "bench.plain_wsgi:application", 18302),
+        ):
             with gunicorn(app, port, env):
                 wrk(f"http://127.0.0.1:{port}/", host, seconds=2)  # warm up
                 r = wrk(f"http://127.0.0.1:{port}/", host, seconds=args.seconds)
             if r["non_2xx"]:
                 raise SystemExit(f"{name}: {r['non_2xx']} non-2xx responses")
             results[name].append(r["rps"])
-            print(f"round {rnd + 1} {name:>6}: {r['rps']:8.1f} req/s  p99 {r['p99_ms']:.1f} ms", flush=True)
+            print(
+                f"round {rnd + 1} {name:>6}: {r['rps']:8.1f} req/s  p99 {r['p99_ms']:.1f} ms",
+                flush=True,
+            )
     tenant = sum(results["tenant"]) / len(results["tenant"])
     plain = sum(results["plain"]) / len(results["plain"])
-    print(f"tenant {tenant:.1f} req/s, plain {plain:.1f} req/s, ratio {tenant / plain:.2f} (goal >= 0.85)")
+    print(
+        f"tenant {tenant:.1f} req/s, plain {plain:.1f} req/s, ratio {tenant / plain:.2f} (goal >= 0.85)"
+    )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,9 @@ def signed_events(count: int) -> str:
             "account": "acct_bench_unknown",
             "created": now,
             "livemode": False,
-            "data": {"object": {"id": f"cs_test_{uuid.uuid4().hex[:24]}", "object": "checkout.session"}},
+            "data": {
+                "object": {"id": f"cs_test_{uuid.uuid4().hex[:24]}", "object": "checkout.session"}
+            },
         }
         body = json.dumps(event, separators=(",", ":"))
         sig = hmac.new(SECRET.encode(), f"{now}.{body}".encode(), hashlib.sha256).hexdigest()
@@ -85,10 +87,27 @@ def main() -> None:
 
     def run(path: str, seconds: int) -> str:
         return subprocess.run(
-            ["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{seconds}s", "--latency",
-             "-H", "Host: localhost", "-s", str(ROOT / "bench" / "webhook_intake.lua"),
-             f"http://127.0.0.1:{port}/", "--", path, "2"],
-            capture_output=True, text=True, check=True,
+            [
+                "wrk",
+                "-t",
+                "2",
+                "-c",
+                str(args.connections),
+                "-d",
+                f"{seconds}s",
+                "--latency",
+                "-H",
+                "Host: localhost",
+                "-s",
+                str(ROOT / "bench" / "webhook_intake.lua"),
+                f"http://127.0.0.1:{port}/",
+                "--",
+                path,
+                "2",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
 
     with gunicorn("config.wsgi:application", port, env, workers=2, threads=8):
@@ -102,8 +121,10 @@ def main() -> None:
     total = int(re.search(r"(\d+) requests in", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     stored = StripeEvent.objects.count() - warm
-    print(f"{rps:.0f} events/s accepted, p50 {lat.get('50')}, p99 {lat.get('99')} "
-          f"({args.connections} senders, {args.seconds}s; goal >= 400/s, p99 < 200 ms)")
+    print(
+        f"{rps:.0f} events/s accepted, p50 {lat.get('50')}, p99 {lat.get('99')} "
+        f"({args.connections} senders, {args.seconds}s; goal >= 400/s, p99 < 200 ms)"
+    )
     print(f"requests {total}, non-2xx {bad.group(1) if bad else 0}, events in the inbox {stored}")
     import redis
 

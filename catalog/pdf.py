@@ -45,6 +45,7 @@ from typing import IO
 from django.conf import settings
 from pypdf import PdfReader, apply_configuration
 from pypdf.errors import LimitReachedError, PyPdfError
+from pypdf.filters import decode_stream_data
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
 
 CHUNK_SIZE = 1024 * 1024
@@ -318,7 +319,9 @@ def _object_stream_names(reader: PdfReader) -> set[str]:
     stream_numbers = {number for number, _index in reader.xref_objStm.values()}
     for number in sorted(stream_numbers):
         stream = reader.get_object(number)
-        data = stream.get_data() if stream is not None else b""
+        # decode_stream_data, not get_data(): get_data() keeps every decoded stream cached
+        # on the reader, so the peak was the whole budget (and more), not one stream.
+        data = decode_stream_data(stream) if stream is not None else b""
         budget -= len(data)
         if budget < 0:
             raise PdfDamaged(

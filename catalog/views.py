@@ -42,3 +42,18 @@ def cover(request: HttpRequest, key: str) -> HttpResponse:
     response = FileResponse(handle, content_type="image/png")
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def robots_txt(request: HttpRequest) -> HttpResponse:
+    """Shops want their products indexed, never their private links."""
+    lines = [
+        "User-agent: *",
+        "Disallow: /d/",
+        "Disallow: /dashboard/",
+        "Disallow: /library/",
+        "Disallow: /thanks/",
+        "Disallow: /buy/",
+        "Disallow: /auth/",
+        "",
+    ]
+    return HttpResponse("\n".join(lines), content_type="text/plain")

@@ -80,8 +80,18 @@ def postgres_start(datadir: Path) -> str:
             os.chown(datadir, pg.pw_uid, pg.pw_gid)
         subprocess.run(
             _as_pg_user(
-                [str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres", "-A", "trust",
-                 "-E", "UTF8", "--no-instructions"]
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(datadir),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--no-instructions",
+                ]
             ),
             check=True,
             stdout=subprocess.DEVNULL,
@@ -94,8 +104,17 @@ def postgres_start(datadir: Path) -> str:
         )
         subprocess.run(
             _as_pg_user(
-                [str(bindir / "pg_ctl"), "-D", str(datadir), "-o", options, "-l",
-                 str(sockdir / "postgres.log"), "-w", "start"]
+                [
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(datadir),
+                    "-o",
+                    options,
+                    "-l",
+                    str(sockdir / "postgres.log"),
+                    "-w",
+                    "start",
+                ]
             ),
             check=True,
             stdout=subprocess.DEVNULL,
@@ -193,13 +212,25 @@ def cmd_run() -> int:
             env.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_standin_dev_secret")
             sup.start(
                 "stripe-standin",
-                [PYTHON, "-m", "payments.stripe_standin", "--host", "127.0.0.1",
-                 "--port", str(STANDIN_PORT),
-                 "--public-url", f"http://localhost:{STANDIN_PORT}",
-                 "--webhook-url", f"http://127.0.0.1:{WEB_PORT}/stripe/webhook/",
-                 "--webhook-host", f"localhost:{WEB_PORT}",
-                 "--webhook-secret", env["STRIPE_WEBHOOK_SECRET"],
-                 "--state-file", str(RUN / "stripe-standin.json")],
+                [
+                    PYTHON,
+                    "-m",
+                    "payments.stripe_standin",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(STANDIN_PORT),
+                    "--public-url",
+                    f"http://localhost:{STANDIN_PORT}",
+                    "--webhook-url",
+                    f"http://127.0.0.1:{WEB_PORT}/stripe/webhook/",
+                    "--webhook-host",
+                    f"localhost:{WEB_PORT}",
+                    "--webhook-secret",
+                    env["STRIPE_WEBHOOK_SECRET"],
+                    "--state-file",
+                    str(RUN / "stripe-standin.json"),
+                ],
                 env,
             )
             for _ in range(50):
@@ -209,14 +240,40 @@ def cmd_run() -> int:
         say("Migrating every schema")
         manage("migrate_platform", "-v", "0", env=env)
         manage("seed_demo", env=env)
-        sup.start(
-            "web", [PYTHON, "manage.py", "runserver", f"0.0.0.0:{WEB_PORT}"], env
-        )
+        sup.start("web", [PYTHON, "manage.py", "runserver", f"0.0.0.0:{WEB_PORT}"], env)
         if env.get("REDIS_URL"):
-            sup.start("worker", [PYTHON, "-m", "celery", "-A", "config", "worker", "-l", "info",
-                                 "--concurrency", "2"], env)
-            sup.start("beat", [PYTHON, "-m", "celery", "-A", "config", "beat", "-l", "info",
-                               "--schedule", str(RUN / "celerybeat-schedule")], env)
+            sup.start(
+                "worker",
+                [
+                    PYTHON,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "-l",
+                    "info",
+                    "--concurrency",
+                    "2",
+                ],
+                env,
+            )
+            sup.start(
+                "beat",
+                [
+                    PYTHON,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "beat",
+                    "-l",
+                    "info",
+                    "--schedule",
+                    str(RUN / "celerybeat-schedule"),
+                ],
+                env,
+            )
         say(f"Platform: http://localhost:{WEB_PORT}   Demo store: http://demo.localhost:{WEB_PORT}")
         return sup.wait()
     finally:
@@ -239,12 +296,20 @@ def ensure_system_tools() -> None:
     if os.geteuid() == 0 and shutil.which("apt-get"):
         say(f"Installing Debian packages for the suite: {' '.join(missing)}")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        result = subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=False,
-                                stdout=subprocess.DEVNULL, env=env)
+        result = subprocess.run(
+            ["apt-get", "install", "-y", "-q", *missing],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            env=env,
+        )
         if result.returncode != 0:
             subprocess.run(["apt-get", "update", "-q"], check=False, stdout=subprocess.DEVNULL)
-            subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=False,
-                           stdout=subprocess.DEVNULL, env=env)
+            subprocess.run(
+                ["apt-get", "install", "-y", "-q", *missing],
+                check=False,
+                stdout=subprocess.DEVNULL,
+                env=env,
+            )
 
 
 def redis_url_for_tests() -> str:
@@ -257,10 +322,26 @@ def redis_url_for_tests() -> str:
         port = 16379
         if not port_open("127.0.0.1", port):
             say(f"Starting a private Redis on :{port}")
-            subprocess.run([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                            "--appendonly", "no", "--daemonize", "yes",
-                            "--pidfile", str(RUN / "redis.pid"),
-                            "--logfile", str(RUN / "redis.log")], check=True)
+            subprocess.run(
+                [
+                    server,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "yes",
+                    "--pidfile",
+                    str(RUN / "redis.pid"),
+                    "--logfile",
+                    str(RUN / "redis.log"),
+                ],
+                check=True,
+            )
         return f"redis://127.0.0.1:{port}/15"
     return ""
 

@@ -159,8 +159,11 @@ elif REDIS_URL:
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if TESTING:
+    # Test sessions running side by side share one Redis database; keep their keys apart.
+    CACHES["default"]["KEY_PREFIX"] = "t-" + env.str("DJANGO_TEST_DATABASE_NAME", default="test")
 # Host routing reads its cache before any schema is chosen: same store, plain keys.
-CACHES["routing"] = {**CACHES["default"], "KEY_PREFIX": "routing"}
+CACHES["routing"] = {**CACHES["default"], "KEY_PREFIX": CACHES["default"].get("KEY_PREFIX", "") + "routing"}
 # Every other key carries the active schema, so one store's cache never answers another's.
 CACHES["default"]["KEY_FUNCTION"] = "django_tenants.cache.make_key"
 CACHES["default"]["REVERSE_KEY_FUNCTION"] = "django_tenants.cache.reverse_key"
@@ -174,7 +177,11 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# An unacknowledged task (its worker died) goes back to the queue after this many seconds;
+# longer than any task runs, or a slow task would run twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="product_purchase")
 CELERY_TIMEZONE = "UTC"
 
@@ -214,9 +221,13 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 # One login for the main domain and every store subdomain: cookies on the parent domain.
 # Browsers refuse parent-domain cookies for `localhost` (and custom domains can never
 # share them): there the session is per host and sellers.handoff signs the seller in.
-SESSION_COOKIE_DOMAIN = env.str(
-    "DJANGO_SESSION_COOKIE_DOMAIN", default=f".{PLATFORM_DOMAIN}" if "." in PLATFORM_DOMAIN else ""
-) or None
+SESSION_COOKIE_DOMAIN = (
+    env.str(
+        "DJANGO_SESSION_COOKIE_DOMAIN",
+        default=f".{PLATFORM_DOMAIN}" if "." in PLATFORM_DOMAIN else "",
+    )
+    or None
+)
 CSRF_COOKIE_DOMAIN = SESSION_COOKIE_DOMAIN
 SESSION_COOKIE_HTTPONLY = env.bool("DJANGO_SESSION_COOKIE_HTTPONLY", default=True)
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
@@ -295,7 +306,9 @@ AWS_DEFAULT_ACL = None
 AWS_S3_FILE_OVERWRITE = False
 # How local files are delivered when not on S3: "stream" (development) or "nginx"
 # (X-Accel-Redirect to the internal location in deploy/nginx).
-PROTECTED_MEDIA_DELIVERY = env.str("PROTECTED_MEDIA_DELIVERY", default="stream" if DEBUG else "nginx")
+PROTECTED_MEDIA_DELIVERY = env.str(
+    "PROTECTED_MEDIA_DELIVERY", default="stream" if DEBUG else "nginx"
+)
 PROTECTED_MEDIA_INTERNAL_URL = "/_protected/"
 if AWS_STORAGE_BUCKET_NAME:
     _private = {"BACKEND": "catalog.storage.StoreS3Storage", "OPTIONS": {}}
@@ -322,7 +335,7 @@ STRIPE_STANDIN = not STRIPE_SECRET_KEY or bool(STRIPE_API_BASE)
 if not STRIPE_SECRET_KEY:
     if not (DEBUG or TESTING):
         raise ImproperlyConfigured("STRIPE_SECRET_KEY must be set when DJANGO_DEBUG is off.")
-    STRIPE_SECRET_KEY = "sk_test_standin"
+    STRIPE_SECRET_KEY = "sk_test_standin"  # noqa: S105 - the local stand-in accepts any test key
     STRIPE_API_BASE = STRIPE_API_BASE or "http://127.0.0.1:12111"
 STRIPE_WEBHOOK_SECRET = required("STRIPE_WEBHOOK_SECRET", "whsec_standin_dev_secret")
 STRIPE_WEBHOOK_TOLERANCE = 300

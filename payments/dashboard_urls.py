@@ -15,5 +15,7 @@ urlpatterns = [
     path("sales.csv", views.sales_csv, name="sales_csv"),
     path("sales/<uuid:uid>/refund/", views.sale_refund, name="sale_refund"),
     path("sales/<uuid:uid>/resend-receipt/", views.sale_resend_receipt, name="sale_resend_receipt"),
-    path("sales/<uuid:uid>/reset-downloads/", views.sale_reset_downloads, name="sale_reset_downloads"),
+    path(
+        "sales/<uuid:uid>/reset-downloads/", views.sale_reset_downloads, name="sale_reset_downloads"
+    ),
 ]

@@ -38,7 +38,10 @@ def _go_to_stripe(request: HttpRequest) -> HttpResponse:
     return_url, refresh_url = _urls(request)
     try:
         url = services.connect_start(
-            store=request.tenant, email=request.user.email, return_url=return_url, refresh_url=refresh_url
+            store=request.tenant,
+            email=request.user.email,
+            return_url=return_url,
+            refresh_url=refresh_url,
         )
     except StripeFailure as exc:
         messages.error(request, f"Could not start Stripe onboarding: {exc.user_message}")
@@ -72,7 +75,9 @@ def stripe_return(request: HttpRequest) -> HttpResponse:
     if account is not None and account.charges_enabled:
         messages.success(request, "Stripe is connected. Your store can take payments.")
     elif account is not None:
-        messages.warning(request, "Stripe still needs some information before you can take payments.")
+        messages.warning(
+            request, "Stripe still needs some information before you can take payments."
+        )
     return redirect("payments_dash:stripe")
 
 
@@ -148,7 +153,10 @@ def sale_refund(request: HttpRequest, uid) -> HttpResponse:
     except StripeFailure as exc:
         messages.error(request, f"Stripe did not refund this sale: {exc.user_message}")
     else:
-        messages.success(request, f"Refunded {purchase.amount_display} to {purchase.buyer_email}. Their download link no longer works.")
+        messages.success(
+            request,
+            f"Refunded {purchase.amount_display} to {purchase.buyer_email}. Their download link no longer works.",
+        )
     return redirect("payments_dash:sales")
 
 

@@ -33,6 +33,8 @@ def fee_rule(*, currency: str, store_percent: Decimal | None, store_fixed: int |
     overrides: dict[str, int] = settings.PLATFORM_FEE_FIXED_OVERRIDES
     fixed = overrides.get(currency.lower(), settings.PLATFORM_FEE_FIXED)
     return FeeRule(
-        percent=Decimal(store_percent if store_percent is not None else settings.PLATFORM_FEE_PERCENT),
+        percent=Decimal(
+            store_percent if store_percent is not None else settings.PLATFORM_FEE_PERCENT
+        ),
         fixed=int(store_fixed if store_fixed is not None else fixed),
     )

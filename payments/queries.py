@@ -103,7 +103,10 @@ def sales_by_day(*, days: int = 30, now=None) -> dict[str, list[tuple[date, int]
     for row in rows:
         totals[row["currency"]][row["day"]] = row["total"]
     return {
-        currency: [(start + timedelta(days=i), per_day.get(start + timedelta(days=i), 0)) for i in range(days)]
+        currency: [
+            (start + timedelta(days=i), per_day.get(start + timedelta(days=i), 0))
+            for i in range(days)
+        ]
         for currency, per_day in totals.items()
     }
 

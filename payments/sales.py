@@ -34,7 +34,9 @@ class SalesFilter:
             try:
                 return date.fromisoformat(raw)
             except ValueError:
-                problems.append(f"“{raw[:30]}” is not a date (use YYYY-MM-DD); that filter was ignored.")
+                problems.append(
+                    f"“{raw[:30]}” is not a date (use YYYY-MM-DD); that filter was ignored."
+                )
                 return None
 
         status = (query.get("status") or "").strip()
@@ -57,7 +59,9 @@ class SalesFilter:
         if self.date_from:
             qs = qs.filter(created_at__gte=datetime.combine(self.date_from, time.min, tz))
         if self.date_to:
-            qs = qs.filter(created_at__lt=datetime.combine(self.date_to + timedelta(days=1), time.min, tz))
+            qs = qs.filter(
+                created_at__lt=datetime.combine(self.date_to + timedelta(days=1), time.min, tz)
+            )
         return qs
 
 
@@ -72,7 +76,9 @@ def _is_uuid(value: str) -> bool:
 
 
 def sales_queryset(flt: SalesFilter) -> QuerySet[Purchase]:
-    return flt.apply(Purchase.objects.select_related("product", "grant")).order_by("-created_at", "-pk")
+    return flt.apply(Purchase.objects.select_related("product", "grant")).order_by(
+        "-created_at", "-pk"
+    )
 
 
 class _Echo:
@@ -80,7 +86,18 @@ class _Echo:
         return value
 
 
-CSV_HEADER = ["date", "order", "buyer_email", "product", "amount", "platform_fee", "net", "currency", "status", "downloads"]
+CSV_HEADER = [
+    "date",
+    "order",
+    "buyer_email",
+    "product",
+    "amount",
+    "platform_fee",
+    "net",
+    "currency",
+    "status",
+    "downloads",
+]
 
 
 def sales_csv_rows(flt: SalesFilter) -> Iterator[str]:
@@ -91,7 +108,14 @@ def sales_csv_rows(flt: SalesFilter) -> Iterator[str]:
         flt.apply(Purchase.objects.all())
         .order_by("-created_at", "-pk")
         .values_list(
-            "created_at", "uid", "buyer_email", "product__title", "amount", "platform_fee", "currency", "status",
+            "created_at",
+            "uid",
+            "buyer_email",
+            "product__title",
+            "amount",
+            "platform_fee",
+            "currency",
+            "status",
             "grant__download_count",
         )
         .iterator(chunk_size=2000)

@@ -14,7 +14,6 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
@@ -36,7 +35,13 @@ from .tokens import grant_token, new_salt, random_token, token_hash
 
 logger = logging.getLogger(__name__)
 
-OPEN_DISPUTE = {"warning_needs_response", "warning_under_review", "needs_response", "under_review", "lost"}
+OPEN_DISPUTE = {
+    "warning_needs_response",
+    "warning_under_review",
+    "needs_response",
+    "under_review",
+    "lost",
+}
 
 
 # --- Connect ------------------------------------------------------------------------------
@@ -49,7 +54,9 @@ def connect_start(*, store: Store, email: str, return_url: str, refresh_url: str
         connected_account_forget(store=store)
         existing = None
     if existing is None:
-        account = stripe_client.account_create(store_key=f"{store.schema_name}:{uuid.uuid4().hex[:8]}", email=email)
+        account = stripe_client.account_create(
+            store_key=f"{store.schema_name}:{uuid.uuid4().hex[:8]}", email=email
+        )
         existing = connected_account_link(store=store, account=account)
     return stripe_client.account_link_create(
         account_id=existing.stripe_account_id,
@@ -80,7 +87,9 @@ class CheckoutPlan:
 
 
 def checkout_plan(*, store: Store, product: Product) -> CheckoutPlan:
-    rule = fee_rule(currency=product.currency, store_percent=store.fee_percent, store_fixed=store.fee_fixed)
+    rule = fee_rule(
+        currency=product.currency, store_percent=store.fee_percent, store_fixed=store.fee_fixed
+    )
     return CheckoutPlan(
         amount=product.price,
         currency=product.currency,
@@ -116,7 +125,13 @@ def checkout_start(
         "fee_fixed": str(plan.fee_fixed),
     }
     key = stripe_client.idempotency_key(
-        "checkout", store.schema_name, str(product.uid), attempt, plan.amount, plan.currency, plan.fee
+        "checkout",
+        store.schema_name,
+        str(product.uid),
+        attempt,
+        plan.amount,
+        plan.currency,
+        plan.fee,
     )
     return stripe_client.checkout_session_create(
         account_id=account.stripe_account_id,
@@ -175,7 +190,9 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
             DownloadGrant.objects.create(
                 purchase=purchase,
                 salt=salt,
-                token_hash=token_hash(grant_token(schema=store.schema_name, purchase_uid=str(purchase.uid), salt=salt)),
+                token_hash=token_hash(
+                    grant_token(schema=store.schema_name, purchase_uid=str(purchase.uid), salt=salt)
+                ),
                 download_limit=product.download_limit,
             )
             FeeLedgerEntry.objects.create(
@@ -194,13 +211,17 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
             )
             # A refund or dispute that arrived before the purchase applies now.
             if purchase.payment_intent_id:
-                state = ChargeState.objects.filter(payment_intent_id=purchase.payment_intent_id).first()
+                state = ChargeState.objects.filter(
+                    payment_intent_id=purchase.payment_intent_id
+                ).first()
                 if state is not None:
                     _apply_charge_state(purchase, state)
             if product.stamping:
                 StampedCopy.objects.create(purchase=purchase)
             purchase_id, schema = purchase.pk, store.schema_name
-            transaction.on_commit(lambda: _after_sale(purchase_id, schema=schema, stamping=product.stamping))
+            transaction.on_commit(
+                lambda: _after_sale(purchase_id, schema=schema, stamping=product.stamping)
+            )
     except IntegrityError:
         # Someone else created it in the same instant: theirs is the one.
         return Purchase.objects.get(checkout_session_id=session.id), False
@@ -227,7 +248,9 @@ def purchase_confirm(*, store: Store, session_id: str) -> Purchase | None:
     account = connected_account_for(store)
     if account is None:
         return None
-    session = stripe_client.checkout_session_retrieve(account_id=account.stripe_account_id, session_id=session_id)
+    session = stripe_client.checkout_session_retrieve(
+        account_id=account.stripe_account_id, session_id=session_id
+    )
     if not session.is_paid:
         return None
     purchase, _ = purchase_fulfil(store=store, session=session)
@@ -267,13 +290,19 @@ def _apply_charge_state(purchase: Purchase, state: ChargeState) -> None:
 
 
 def charge_state_record(
-    *, payment_intent_id: str, charge_id: str = "", refunded: bool | None = None, dispute_status: str | None = None
+    *,
+    payment_intent_id: str,
+    charge_id: str = "",
+    refunded: bool | None = None,
+    dispute_status: str | None = None,
 ) -> Purchase | None:
     """Record what Stripe said about a charge and apply it to the purchase if we have one."""
     if not payment_intent_id:
         return None
     with transaction.atomic():
-        state, _ = ChargeState.objects.select_for_update().get_or_create(payment_intent_id=payment_intent_id)
+        state, _ = ChargeState.objects.select_for_update().get_or_create(
+            payment_intent_id=payment_intent_id
+        )
         if charge_id:
             state.charge_id = charge_id
         if refunded:
@@ -281,7 +310,9 @@ def charge_state_record(
         if dispute_status is not None:
             state.dispute_status = dispute_status
         state.save()
-        purchase = Purchase.objects.select_for_update().filter(payment_intent_id=payment_intent_id).first()
+        purchase = (
+            Purchase.objects.select_for_update().filter(payment_intent_id=payment_intent_id).first()
+        )
         if purchase is not None:
             _apply_charge_state(purchase, state)
     return purchase
@@ -331,6 +362,18 @@ def download_token_for(purchase: Purchase, *, store: Store) -> str:
     return grant_token(schema=store.schema_name, purchase_uid=str(purchase.uid), salt=grant.salt)
 
 
+# Table names come from model meta; values are parameters.
+_COUNT_AND_LOG = """
+WITH counted AS (
+    UPDATE {grants} SET download_count = download_count + 1
+    WHERE id = %s AND revoked_at IS NULL
+      AND (download_limit IS NULL OR download_count < download_limit)
+    RETURNING id)
+INSERT INTO {logs} (grant_id, at, ip, user_agent)
+SELECT id, %s, %s, %s FROM counted RETURNING id
+"""
+
+
 def download_authorize(*, token: str, ip: str | None, user_agent: str) -> DownloadDecision:
     """Check the grant in this store's schema, count the download atomically, log it."""
     if not token or len(token) > 128:
@@ -347,18 +390,19 @@ def download_authorize(*, token: str, ip: str | None, user_agent: str) -> Downlo
     if grant.expires_at and grant.expires_at <= timezone.now():
         return DownloadDecision(False, "expired", grant)
     stamped = getattr(grant.purchase, "stamped", None) if grant.purchase.product.stamping else None
-    if grant.purchase.product.stamping and (stamped is None or stamped.state != StampedCopy.State.READY):
+    if grant.purchase.product.stamping and (
+        stamped is None or stamped.state != StampedCopy.State.READY
+    ):
         return DownloadDecision(False, "preparing", grant)
-    with transaction.atomic():
-        # One UPDATE decides: concurrent clicks cannot pass the limit.
-        counted = (
-            DownloadGrant.objects.filter(pk=grant.pk, revoked_at__isnull=True)
-            .filter(Q(download_limit__isnull=True) | Q(download_count__lt=F("download_limit")))
-            .update(download_count=F("download_count") + 1)
-        )
-        if not counted:
+    # One statement counts and logs: the UPDATE's row lock decides between concurrent
+    # clicks (none can pass the limit), and the log row exists only if the count rose.
+    sql = _COUNT_AND_LOG.format(
+        grants=DownloadGrant._meta.db_table, logs=DownloadLog._meta.db_table
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [grant.pk, timezone.now(), ip, user_agent[:300]])
+        if cursor.fetchone() is None:
             return DownloadDecision(False, "limit", grant)
-        DownloadLog.objects.create(grant=grant, ip=ip, user_agent=user_agent[:300])
     return DownloadDecision(True, "ok", grant)
 
 
@@ -373,13 +417,17 @@ def library_link_create(*, email: str) -> str | None:
     if not Purchase.objects.filter(buyer_email=email).exists():
         return None
     token = random_token()
-    LibraryToken.objects.create(email=email, token_hash=token_hash(token), expires_at=timezone.now() + LIBRARY_TTL)
+    LibraryToken.objects.create(
+        email=email, token_hash=token_hash(token), expires_at=timezone.now() + LIBRARY_TTL
+    )
     return token
 
 
 def library_open(*, token: str) -> str | None:
     """The email a valid library token stands for."""
-    row = LibraryToken.objects.filter(token_hash=token_hash(token), expires_at__gt=timezone.now()).first()
+    row = LibraryToken.objects.filter(
+        token_hash=token_hash(token), expires_at__gt=timezone.now()
+    ).first()
     return row.email if row else None
 
 

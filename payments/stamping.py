@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import uuid
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -67,15 +66,20 @@ def stamped_copy_make(*, purchase_id: int) -> str:
             source = handle.read()
         data = stamp_pdf(source, email=purchase.buyer_email)
     except Exception as exc:
-        StampedCopy.objects.filter(pk=copy.pk).update(state=StampedCopy.State.FAILED, error=str(exc)[:300])
+        StampedCopy.objects.filter(pk=copy.pk).update(
+            state=StampedCopy.State.FAILED, error=str(exc)[:300]
+        )
         raise
-    name = storage.save(f"stamped/{uuid.uuid4()}.pdf", ContentFile(data))
+    # One name per purchase, written under the row lock: a run killed after writing and
+    # before recording left its file at this very name, and is replaced, not orphaned.
+    name = f"stamped/{purchase.uid}.pdf"
     with transaction.atomic():
         locked = StampedCopy.objects.select_for_update().get(pk=copy.pk)
         if locked.state == StampedCopy.State.READY and locked.file:
-            storage.delete(name)  # a concurrent run finished first; keep one copy
-            return "ready"
-        locked.file = name
+            return "ready"  # a concurrent run finished first; keep its copy
+        if storage.exists(name):
+            storage.delete(name)
+        locked.file = storage.save(name, ContentFile(data))
         locked.state = StampedCopy.State.READY
         locked.source_sha256 = hashlib.sha256(source).hexdigest()
         locked.error = ""

@@ -124,23 +124,44 @@ def _failure(exc: stripe.StripeError) -> StripeFailure:
     code = getattr(exc, "code", "") or ""
     detail = str(exc)
     if isinstance(exc, stripe.CardError):
-        return StripeFailure(exc.user_message or "The card was declined.", retryable=False,
-                             code=code, detail=detail)
+        return StripeFailure(
+            exc.user_message or "The card was declined.", retryable=False, code=code, detail=detail
+        )
     if isinstance(exc, stripe.RateLimitError):
-        return StripeFailure("Stripe is busy right now. Please try again in a moment.",
-                             retryable=True, code=code, detail=detail)
+        return StripeFailure(
+            "Stripe is busy right now. Please try again in a moment.",
+            retryable=True,
+            code=code,
+            detail=detail,
+        )
     if isinstance(exc, stripe.APIConnectionError):
-        return StripeFailure("We could not reach Stripe. Please try again in a moment.",
-                             retryable=True, code=code, detail=detail)
+        return StripeFailure(
+            "We could not reach Stripe. Please try again in a moment.",
+            retryable=True,
+            code=code,
+            detail=detail,
+        )
     if isinstance(exc, stripe.AuthenticationError):
-        return StripeFailure("Payments are misconfigured on this platform; we have been told.",
-                             retryable=False, code=code, detail=detail)
+        return StripeFailure(
+            "Payments are misconfigured on this platform; we have been told.",
+            retryable=False,
+            code=code,
+            detail=detail,
+        )
     if isinstance(exc, stripe.InvalidRequestError):
-        return StripeFailure(exc.user_message or "Stripe refused the request.",
-                             retryable=False, code=code, detail=detail)
+        return StripeFailure(
+            exc.user_message or "Stripe refused the request.",
+            retryable=False,
+            code=code,
+            detail=detail,
+        )
     status = getattr(exc, "http_status", None) or 500
-    return StripeFailure("Stripe had a problem. Please try again in a moment.",
-                         retryable=status >= 500 or status == 409, code=code, detail=detail)
+    return StripeFailure(
+        "Stripe had a problem. Please try again in a moment.",
+        retryable=status >= 500 or status == 409,
+        code=code,
+        detail=detail,
+    )
 
 
 def _call(fn, *args, **kwargs):
@@ -212,7 +233,11 @@ def checkout_session_create(
                     "unit_amount": unit_amount,
                     "product_data": {
                         "name": product_name,
-                        **({"description": product_description[:500]} if product_description else {}),
+                        **(
+                            {"description": product_description[:500]}
+                            if product_description
+                            else {}
+                        ),
                     },
                 },
             }
@@ -250,8 +275,12 @@ def checkout_sessions_completed_since(*, account_id: str, since: int) -> list[Ch
     sessions: list[CheckoutSession] = []
     starting_after = None
     while True:
-        params: dict[str, Any] = {"status": "complete", "created": {"gte": since}, "limit": 100,
-                                  "expand": ["data.payment_intent"]}
+        params: dict[str, Any] = {
+            "status": "complete",
+            "created": {"gte": since},
+            "limit": 100,
+            "expand": ["data.payment_intent"],
+        }
         if starting_after:
             params["starting_after"] = starting_after
         page = _call(
@@ -284,7 +313,9 @@ def refund_create(
         },
     )
     data = obj.to_dict()
-    return Refund(id=data["id"], status=data.get("status") or "", amount=int(data.get("amount") or 0))
+    return Refund(
+        id=data["id"], status=data.get("status") or "", amount=int(data.get("amount") or 0)
+    )
 
 
 # --- Webhooks -----------------------------------------------------------------------------
@@ -307,10 +338,16 @@ def webhook_verify(*, payload: bytes, signature: str, secret: str) -> dict[str, 
     return event
 
 
-def checkout_sessions_for_payment_intent(*, account_id: str, payment_intent_id: str) -> list[CheckoutSession]:
+def checkout_sessions_for_payment_intent(
+    *, account_id: str, payment_intent_id: str
+) -> list[CheckoutSession]:
     page = _call(
         _client().v1.checkout.sessions.list,
-        params={"payment_intent": payment_intent_id, "limit": 10, "expand": ["data.payment_intent"]},
+        params={
+            "payment_intent": payment_intent_id,
+            "limit": 10,
+            "expand": ["data.payment_intent"],
+        },
         options={"stripe_account": account_id},
     )
     return [CheckoutSession.from_stripe(s) for s in page.to_dict()["data"]]

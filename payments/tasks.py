@@ -37,11 +37,19 @@ def send_receipt(purchase_id: int) -> bool:
     from .services import download_url_for
 
     with transaction.atomic():
-        purchase = Purchase.objects.select_for_update(of=("self",)).select_related("product", "grant").get(pk=purchase_id)
+        purchase = (
+            Purchase.objects.select_for_update(of=("self",))
+            .select_related("product", "grant")
+            .get(pk=purchase_id)
+        )
         if purchase.receipt_sent_at:
             return False
         store = _store()
-        context = {"purchase": purchase, "store": store, "download_url": download_url_for(purchase, store=store)}
+        context = {
+            "purchase": purchase,
+            "store": store,
+            "download_url": download_url_for(purchase, store=store),
+        }
         send_mail(
             subject=f"Your receipt from {store.name}: {purchase.product.title}",
             message=render_to_string("payments/email/receipt.txt", context),
@@ -58,13 +66,17 @@ def send_receipt(purchase_id: int) -> bool:
 def notify_seller(purchase_id: int) -> bool:
     store = _store()
     with transaction.atomic():
-        purchase = Purchase.objects.select_for_update().select_related("product").get(pk=purchase_id)
+        purchase = (
+            Purchase.objects.select_for_update().select_related("product").get(pk=purchase_id)
+        )
         if purchase.seller_notified_at or not store.notify_on_sale or store.owner_id is None:
             return False
         owner_email = store.owner.email
         send_mail(
             subject=f"New sale: {purchase.product.title} ({purchase.amount_display})",
-            message=render_to_string("payments/email/sale.txt", {"purchase": purchase, "store": store}),
+            message=render_to_string(
+                "payments/email/sale.txt", {"purchase": purchase, "store": store}
+            ),
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[owner_email],
         )
@@ -99,7 +111,9 @@ def reconcile_store(lookback_hours: int = 72) -> int:
         return 0
     since = int(time.time()) - lookback_hours * 3600
     made = 0
-    for session in stripe_client.checkout_sessions_completed_since(account_id=account.stripe_account_id, since=since):
+    for session in stripe_client.checkout_sessions_completed_since(
+        account_id=account.stripe_account_id, since=since
+    ):
         if not session.is_paid or session.metadata.get("store") != store.schema_name:
             continue
         if Purchase.objects.filter(checkout_session_id=session.id).exists():
@@ -118,7 +132,8 @@ def reconcile_store(lookback_hours: int = 72) -> int:
 def reconcile_all_stores() -> int:
     """Beat: queue reconciliation in every store with a connected account."""
     schemas = list(
-        Store.objects.stores().filter(stripe_account__deauthorized_at__isnull=True, stripe_account__isnull=False)
+        Store.objects.stores()
+        .filter(stripe_account__deauthorized_at__isnull=True, stripe_account__isnull=False)
         .values_list("schema_name", flat=True)
     )
     for schema in schemas:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 import uuid
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
@@ -45,12 +45,24 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
             cancel_url=f"{base}{product.get_absolute_url()}?cancelled=1",
         )
     except ValidationError as exc:
-        return render(request, "payments/checkout_error.html",
-                      {"product": product, "message": exc.messages[0], "retry": False}, status=409)
+        return render(
+            request,
+            "payments/checkout_error.html",
+            {"product": product, "message": exc.messages[0], "retry": False},
+            status=409,
+        )
     except StripeFailure as exc:
-        return render(request, "payments/checkout_error.html",
-                      {"product": product, "message": exc.user_message, "retry": exc.retryable,
-                       "attempt": attempt}, status=503 if exc.retryable else 502)
+        return render(
+            request,
+            "payments/checkout_error.html",
+            {
+                "product": product,
+                "message": exc.user_message,
+                "retry": exc.retryable,
+                "attempt": attempt,
+            },
+            status=503 if exc.retryable else 502,
+        )
     return HttpResponseRedirect(session.url)
 
 
@@ -72,18 +84,41 @@ def thanks(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "payments/thanks.html",
-        {"state": purchase.status, "purchase": purchase,
-         "download_url": services.download_url_for(purchase, store=store)},
+        {
+            "state": purchase.status,
+            "purchase": purchase,
+            "download_url": services.download_url_for(purchase, store=store),
+        },
     )
 
 
 REFUSALS = {
-    "unknown": (404, "This download link is not valid", "Check that you copied the whole link, or get a fresh one from “My purchases”."),
-    "refunded": (410, "This purchase was refunded", "Refunded purchases can no longer be downloaded."),
-    "disputed": (403, "This purchase is under dispute", "Downloads are paused while the payment is disputed."),
-    "revoked": (403, "Access to this purchase was withdrawn", "Contact the seller if you think this is a mistake."),
+    "unknown": (
+        404,
+        "This download link is not valid",
+        "Check that you copied the whole link, or get a fresh one from “My purchases”.",
+    ),
+    "refunded": (
+        410,
+        "This purchase was refunded",
+        "Refunded purchases can no longer be downloaded.",
+    ),
+    "disputed": (
+        403,
+        "This purchase is under dispute",
+        "Downloads are paused while the payment is disputed.",
+    ),
+    "revoked": (
+        403,
+        "Access to this purchase was withdrawn",
+        "Contact the seller if you think this is a mistake.",
+    ),
     "expired": (410, "This download link has expired", "Get a fresh link from “My purchases”."),
-    "limit": (429, "Download limit reached", "You have used every download this purchase allows. Contact the seller for more."),
+    "limit": (
+        429,
+        "Download limit reached",
+        "You have used every download this purchase allows. Contact the seller for more.",
+    ),
 }
 
 
@@ -100,15 +135,24 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
 
         if decision.grant.purchase.stamped.state != "pending" or request.GET.get("kick"):
             stamp_purchase.delay(decision.grant.purchase_id)
-        return render(request, "payments/preparing.html", {"product": decision.grant.purchase.product}, status=202)
+        return render(
+            request,
+            "payments/preparing.html",
+            {"product": decision.grant.purchase.product},
+            status=202,
+        )
     if not decision.allowed:
         status, title, detail = REFUSALS.get(decision.reason, REFUSALS["unknown"])
-        return render(request, "payments/download_refused.html",
-                      {"title": title, "detail": detail, "reason": decision.reason}, status=status)
+        return render(
+            request,
+            "payments/download_refused.html",
+            {"title": title, "detail": detail, "reason": decision.reason},
+            status=status,
+        )
     purchase = decision.grant.purchase
     product = purchase.product
     name = purchase.stamped.file.name if product.stamping else product.file.name
-    filename = (product.file_name or f"{product.slug}.pdf")
+    filename = product.file_name or f"{product.slug}.pdf"
     if not filename.lower().endswith(".pdf"):
         filename += ".pdf"
     return private_storage().deliver(name, filename=filename, content_type="application/pdf")
@@ -139,18 +183,24 @@ def library_request(request: HttpRequest) -> HttpResponse:
         email = request.POST.get("email", "").strip().lower()
         if not re.match(r"^[^@\s]{1,64}@[^@\s]{1,255}$", email):
             error = "Enter the email address you used at checkout."
-        elif _rate_limited(f"library:ip:{request.META.get('REMOTE_ADDR')}", LIBRARY_LIMIT_PER_IP) or _rate_limited(
-            f"library:email:{email}", LIBRARY_LIMIT_PER_EMAIL
-        ):
-            return render(request, "payments/library_request.html",
-                          {"error": "Too many requests. Please try again in an hour."}, status=429)
+        elif _rate_limited(
+            f"library:ip:{request.META.get('REMOTE_ADDR')}", LIBRARY_LIMIT_PER_IP
+        ) or _rate_limited(f"library:email:{email}", LIBRARY_LIMIT_PER_EMAIL):
+            return render(
+                request,
+                "payments/library_request.html",
+                {"error": "Too many requests. Please try again in an hour."},
+                status=429,
+            )
         else:
             token = services.library_link_create(email=email)
             if token:
                 link = f"{store.url}/library/{token}/"
                 send_mail(
                     subject=f"Your purchases at {store.name}",
-                    message=render_to_string("payments/email/library.txt", {"store": store, "link": link}),
+                    message=render_to_string(
+                        "payments/email/library.txt", {"store": store, "link": link}
+                    ),
                     from_email=settings.DEFAULT_FROM_EMAIL,
                     recipient_list=[email],
                 )
@@ -164,13 +214,24 @@ def library(request: HttpRequest, token: str) -> HttpResponse:
     store = request.tenant
     email = services.library_open(token=token)
     if email is None:
-        return render(request, "payments/library_request.html",
-                      {"error": "This link has expired or is not valid. Ask for a new one below."}, status=410)
+        return render(
+            request,
+            "payments/library_request.html",
+            {"error": "This link has expired or is not valid. Ask for a new one below."},
+            status=410,
+        )
     purchases = list(
-        Purchase.objects.filter(buyer_email=email).select_related("product", "grant").order_by("-created_at")
+        Purchase.objects.filter(buyer_email=email)
+        .select_related("product", "grant")
+        .order_by("-created_at")
     )
     rows = [
-        {"purchase": p, "url": services.download_url_for(p, store=store) if p.status == Purchase.Status.PAID else ""}
+        {
+            "purchase": p,
+            "url": services.download_url_for(p, store=store)
+            if p.status == Purchase.Status.PAID
+            else "",
+        }
         for p in purchases
     ]
     return render(request, "payments/library.html", {"email": email, "rows": rows})

@@ -32,7 +32,11 @@ class Ignored(Exception):
 
 def _store_for(event: dict[str, Any]):
     account_id = event.get("account") or ""
-    row = ConnectedAccount.objects.select_related("store").filter(stripe_account_id=account_id).first()
+    row = (
+        ConnectedAccount.objects.select_related("store")
+        .filter(stripe_account_id=account_id)
+        .first()
+    )
     if row is None:
         raise Ignored(f"No store for account {account_id!r}.")
     return row.store
@@ -99,12 +103,16 @@ def on_payment_intent_succeeded(event: dict[str, Any]) -> str:
 def on_charge_refunded(event: dict[str, Any]) -> str:
     store = _store_for(event)
     charge = event["data"]["object"]
-    full = bool(charge.get("refunded")) or charge.get("amount_refunded", 0) >= charge.get("amount", 1)
+    full = bool(charge.get("refunded")) or charge.get("amount_refunded", 0) >= charge.get(
+        "amount", 1
+    )
     if not full:
         return "partial refund: access kept"
     with schema_context(store.schema_name):
         services.charge_state_record(
-            payment_intent_id=charge.get("payment_intent") or "", charge_id=charge.get("id", ""), refunded=True
+            payment_intent_id=charge.get("payment_intent") or "",
+            charge_id=charge.get("id", ""),
+            refunded=True,
         )
     return "refund recorded"
 
@@ -153,14 +161,20 @@ def event_process(event_pk: int) -> str:
             row.status, row.last_error, row.next_attempt_at = StripeEvent.Status.DONE, "", None
         except Ignored as exc:
             outcome = f"ignored: {exc}"
-            row.status, row.last_error, row.next_attempt_at = StripeEvent.Status.IGNORED, str(exc), None
+            row.status, row.last_error, row.next_attempt_at = (
+                StripeEvent.Status.IGNORED,
+                str(exc),
+                None,
+            )
         except Exception as exc:  # keep the event and retry later; the inbox shows why
             logger.exception("Stripe event %s failed", row.event_id)
             outcome = f"failed: {exc}"
             row.status = StripeEvent.Status.FAILED
             row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
             row.next_attempt_at = (
-                timezone.now() + event_backoff(row.attempts) if row.attempts < MAX_ATTEMPTS else None
+                timezone.now() + event_backoff(row.attempts)
+                if row.attempts < MAX_ATTEMPTS
+                else None
             )
         row.processed_at = timezone.now()
         row.save()

@@ -25,7 +25,9 @@ def bar_chart(
         h = 0 if value == 0 else max(2.0, plot_h * value / top)
         x = pad_left + i * step + (step - bar_w) / 2
         y = 16 + plot_h - h
-        bars.append((f"{x:.1f}", f"{y:.1f}", f"{bar_w:.1f}", f"{h:.1f}", f"{day:%b %-d}: {fmt(value)}"))
+        bars.append(
+            (f"{x:.1f}", f"{y:.1f}", f"{bar_w:.1f}", f"{h:.1f}", f"{day:%b %-d}: {fmt(value)}")
+        )
     rects = format_html_join(
         "",
         '<rect x="{}" y="{}" width="{}" height="{}" rx="2" fill="var(--accent, #4f46e5)"><title>{}</title></rect>',
@@ -39,7 +41,15 @@ def bar_chart(
         '<line x1="{pl}" y1="{base}" x2="{right}" y2="{base}" stroke="#e5e7eb"/>{rects}'
         '<text x="{pl}" y="{ty}" font-size="11" fill="#6b7280">{first}</text>'
         '<text x="{right}" y="{ty}" font-size="11" fill="#6b7280" text-anchor="end">{last}</text></svg>',
-        w=width, h=height, label=label, pl=pad_left, top=fmt(top), base=16 + plot_h,
-        right=width - pad_left, rects=rects, ty=height - 5,
-        first=f"{first:%b %-d}", last=f"{last:%b %-d}",
+        w=width,
+        h=height,
+        label=label,
+        pl=pad_left,
+        top=fmt(top),
+        base=16 + plot_h,
+        right=width - pad_left,
+        rects=rects,
+        ty=height - 5,
+        first=f"{first:%b %-d}",
+        last=f"{last:%b %-d}",
     )

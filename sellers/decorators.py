@@ -3,8 +3,8 @@ from __future__ import annotations
 from functools import wraps
 
 from allauth.account.models import EmailAddress
-from django.contrib.auth.decorators import login_required
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 

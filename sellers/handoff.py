@@ -51,7 +51,9 @@ def handoff_start(request: HttpRequest) -> HttpResponse:
         {"u": request.user.pk, "h": netloc.split(":")[0], "n": secrets.token_urlsafe(12)}, salt=SALT
     )
     scheme = urlsplit(request.GET["next"]).scheme
-    return HttpResponseRedirect(f"{scheme}://{netloc}/auth/handoff/?" + urlencode({"token": token, "next": path}))
+    return HttpResponseRedirect(
+        f"{scheme}://{netloc}/auth/handoff/?" + urlencode({"token": token, "next": path})
+    )
 
 
 @never_cache
@@ -60,13 +62,28 @@ def handoff_finish(request: HttpRequest) -> HttpResponse:
     try:
         data = signing.loads(request.GET.get("token", ""), salt=SALT, max_age=MAX_AGE)
     except signing.BadSignature:
-        return render(request, "tenants/forbidden.html", {"message": "This sign-in link has expired. Please try again."}, status=403)
+        return render(
+            request,
+            "tenants/forbidden.html",
+            {"message": "This sign-in link has expired. Please try again."},
+            status=403,
+        )
     host = request.get_host().split(":")[0].lower()
     if data.get("h") != host or not cache.add(f"handoff:{data.get('n')}", 1, MAX_AGE * 2):
-        return render(request, "tenants/forbidden.html", {"message": "This sign-in link is not valid here."}, status=403)
+        return render(
+            request,
+            "tenants/forbidden.html",
+            {"message": "This sign-in link is not valid here."},
+            status=403,
+        )
     user = get_user_model().objects.filter(pk=data.get("u"), is_active=True).first()
     if user is None:
-        return render(request, "tenants/forbidden.html", {"message": "This account is not active."}, status=403)
+        return render(
+            request,
+            "tenants/forbidden.html",
+            {"message": "This account is not active."},
+            status=403,
+        )
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     next_path = request.GET.get("next", "/dashboard/")
     if not next_path.startswith("/") or next_path.startswith("//"):

@@ -17,22 +17,33 @@ from tenants.services import domain_add, domain_remove, domain_verify, store_upd
 class StoreSettingsForm(forms.Form):
     name = forms.CharField(max_length=80, error_messages={"required": "Your store needs a name."})
     description = forms.CharField(
-        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Shown under your store's name on the storefront.",
     )
-    support_email = forms.EmailField(required=False, help_text="Shown to buyers for questions about purchases.")
+    support_email = forms.EmailField(
+        required=False, help_text="Shown to buyers for questions about purchases."
+    )
     accent_color = forms.RegexField(
-        regex=r"^#[0-9a-fA-F]{6}$", widget=forms.TextInput(attrs={"type": "color"}),
+        regex=r"^#[0-9a-fA-F]{6}$",
+        widget=forms.TextInput(attrs={"type": "color"}),
         error_messages={"invalid": "Pick a colour like #4f46e5."},
     )
     notify_on_sale = forms.BooleanField(required=False, label="Email me on every sale")
 
 
 class DomainForm(forms.Form):
-    domain = forms.CharField(max_length=253, label="Custom domain", widget=forms.TextInput(attrs={"placeholder": "shop.example.com"}))
+    domain = forms.CharField(
+        max_length=253,
+        label="Custom domain",
+        widget=forms.TextInput(attrs={"placeholder": "shop.example.com"}),
+    )
 
 
-def _page(request: HttpRequest, form: StoreSettingsForm, domain_form: DomainForm, status: int = 200) -> HttpResponse:
+def _page(
+    request: HttpRequest, form: StoreSettingsForm, domain_form: DomainForm, status: int = 200
+) -> HttpResponse:
     store = request.tenant
     return render(
         request,
@@ -40,7 +51,9 @@ def _page(request: HttpRequest, form: StoreSettingsForm, domain_form: DomainForm
         {
             "form": form,
             "domain_form": domain_form,
-            "domains": Domain.objects.filter(tenant_id=store.pk, is_custom=True).order_by("created_at"),
+            "domains": Domain.objects.filter(tenant_id=store.pk, is_custom=True).order_by(
+                "created_at"
+            ),
             "dash_section": "settings",
         },
         status=status,
@@ -51,7 +64,10 @@ def _page(request: HttpRequest, form: StoreSettingsForm, domain_form: DomainForm
 @store_owner_required
 def store_settings(request: HttpRequest) -> HttpResponse:
     store = request.tenant
-    initial = {f: getattr(store, f) for f in ("name", "description", "support_email", "accent_color", "notify_on_sale")}
+    initial = {
+        f: getattr(store, f)
+        for f in ("name", "description", "support_email", "accent_color", "notify_on_sale")
+    }
     form = StoreSettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and not request.impersonating:
         if form.is_valid():
@@ -79,20 +95,32 @@ def domain_create(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error("domain", exc)
         else:
-            messages.success(request, f"Added {domain.domain}. Create the DNS record below, then verify.")
+            messages.success(
+                request, f"Added {domain.domain}. Create the DNS record below, then verify."
+            )
             return redirect("store_settings")
-    settings_form = StoreSettingsForm(initial={f: getattr(store, f) for f in ("name", "description", "support_email", "accent_color", "notify_on_sale")})
+    settings_form = StoreSettingsForm(
+        initial={
+            f: getattr(store, f)
+            for f in ("name", "description", "support_email", "accent_color", "notify_on_sale")
+        }
+    )
     return _page(request, settings_form, form, status=400)
 
 
 @require_POST
 @store_owner_required
 def domain_check(request: HttpRequest, pk: int) -> HttpResponse:
-    domain = get_object_or_404(Domain.objects.select_related("tenant"), pk=pk, tenant_id=request.tenant.pk, is_custom=True)
+    domain = get_object_or_404(
+        Domain.objects.select_related("tenant"), pk=pk, tenant_id=request.tenant.pk, is_custom=True
+    )
     if domain_verify(domain=domain):
         messages.success(request, f"{domain.domain} is verified: your store answers there now.")
     else:
-        messages.warning(request, f"{domain.domain} does not point to your store yet. DNS changes can take a while; try again later.")
+        messages.warning(
+            request,
+            f"{domain.domain} does not point to your store yet. DNS changes can take a while; try again later.",
+        )
     return redirect("store_settings")
 
 

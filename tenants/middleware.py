@@ -57,7 +57,6 @@ class StoreMiddleware(TenantMainMiddleware):
         set_urlconf(request.urlconf)
         return None
 
-
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         # Cookies go on the parent domain so one login spans the platform's hosts; a
         # custom domain must get host-only cookies instead, or browsers drop them.

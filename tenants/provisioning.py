@@ -44,7 +44,11 @@ def schema_create(schema_name: str, *, verbosity: int = 0) -> None:
     if blueprint is None:
         logger.warning("No schema blueprint yet: migrating %s from scratch", schema_name)
         call_command(
-            "migrate_schemas", tenant=True, schema_name=schema_name, interactive=False, verbosity=verbosity
+            "migrate_schemas",
+            tenant=True,
+            schema_name=schema_name,
+            interactive=False,
+            verbosity=verbosity,
         )
     else:
         # Only the new schema on the path: every unqualified name lands in it.
@@ -67,11 +71,19 @@ def template_refresh(*, verbosity: int = 0) -> SchemaBlueprint:
         cursor.execute(f"CREATE SCHEMA {_quote(template)}")
     with CaptureQueriesContext(connection) as captured:
         call_command(
-            "migrate_schemas", tenant=True, schema_name=template, interactive=False, verbosity=verbosity
+            "migrate_schemas",
+            tenant=True,
+            schema_name=template,
+            interactive=False,
+            verbosity=verbosity,
         )
     statements = [
-        q["sql"] for q in captured.captured_queries if q["sql"].lstrip().upper().startswith(tuple(p.upper() for p in _DDL_PREFIXES))
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].lstrip().upper().startswith(tuple(p.upper() for p in _DDL_PREFIXES))
     ]
-    statements = [s for s in statements if not s.upper().startswith(("CREATE SCHEMA", "DROP SCHEMA"))]
+    statements = [
+        s for s in statements if not s.upper().startswith(("CREATE SCHEMA", "DROP SCHEMA"))
+    ]
     connection.set_schema_to_public()
     return SchemaBlueprint.objects.create(statements=statements)

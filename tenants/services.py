@@ -82,9 +82,7 @@ def store_set_charges(*, store_id: int, can_take_charges: bool, reason: str = ""
     return store
 
 
-def store_set_fee(
-    *, store: Store, fee_percent: Decimal | None, fee_fixed: int | None
-) -> Store:
+def store_set_fee(*, store: Store, fee_percent: Decimal | None, fee_fixed: int | None) -> Store:
     with transaction.atomic():
         locked = Store.objects.select_for_update().get(pk=store.pk)
         locked.fee_percent = fee_percent
@@ -120,7 +118,9 @@ def domain_normalise(raw: str) -> str:
         raise ValidationError("Enter a domain name like shop.example.com (no http://, no path).")
     platform = settings.PLATFORM_DOMAIN
     if host == platform or host.endswith(f".{platform}"):
-        raise ValidationError(f"Domains under {platform} belong to the platform; use your own domain.")
+        raise ValidationError(
+            f"Domains under {platform} belong to the platform; use your own domain."
+        )
     if "." not in host or host.rsplit(".", 1)[-1].isdigit():
         raise ValidationError("Enter a full domain name like shop.example.com.")
     return host
@@ -134,7 +134,9 @@ def domain_add(*, store: Store, hostname: str) -> Domain:
         raise ValidationError("A store can have at most 5 custom domains.")
     try:
         with transaction.atomic():
-            return Domain.objects.create(domain=host, tenant=store, is_primary=False, is_custom=True)
+            return Domain.objects.create(
+                domain=host, tenant=store, is_primary=False, is_custom=True
+            )
     except IntegrityError as exc:
         raise ValidationError(f"{host} is already connected to a store.") from exc
 

@@ -5,7 +5,9 @@ from django.template.loader import render_to_string
 
 
 def store_not_found(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-    body = render_to_string("tenants/not_found.html", {"host": request.META.get("HTTP_HOST", "")[:255]}, request=None)
+    body = render_to_string(
+        "tenants/not_found.html", {"host": request.META.get("HTTP_HOST", "")[:255]}, request=None
+    )
     return HttpResponse(body, status=404)
 
 

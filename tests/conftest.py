@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from allauth.account.models import EmailAddress
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection
 from django.test import Client
 
@@ -42,9 +42,26 @@ def django_db_setup(django_test_environment, django_db_blocker, django_db_modify
         teardown_databases(config, verbosity=0)
 
 
+def _cache_clear() -> None:
+    """Empty this session's cache keys only (other sessions may share the Redis database)."""
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        cache.clear()
+        caches["routing"].clear()
+        return
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    keys = list(client.scan_iter(match=f"*{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache_and_schema():
-    cache.clear()
+    _cache_clear()
     yield
     connection.set_schema_to_public()
 

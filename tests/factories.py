@@ -20,13 +20,23 @@ _PDF_CACHE: dict[int, bytes] = {}
 
 def pdf_bytes(pages: int = 3) -> bytes:
     if pages not in _PDF_CACHE:
-        _PDF_CACHE[pages] = sample_pdf_bytes(title="Field Guide", subtitle="A test PDF", pages=pages)
+        _PDF_CACHE[pages] = sample_pdf_bytes(
+            title="Field Guide", subtitle="A test PDF", pages=pages
+        )
     return _PDF_CACHE[pages]
 
 
-def product_with_file(store: Store, *, title: str = "Field Guide", price: int = 1200, currency: str = "usd",
-                      status: str = "published", stamping: bool = False, download_limit: int | None = None,
-                      data: bytes | None = None) -> Product:
+def product_with_file(
+    store: Store,
+    *,
+    title: str = "Field Guide",
+    price: int = 1200,
+    currency: str = "usd",
+    status: str = "published",
+    stamping: bool = False,
+    download_limit: int | None = None,
+    data: bytes | None = None,
+) -> Product:
     import hashlib
 
     data = data if data is not None else pdf_bytes()
@@ -34,14 +44,30 @@ def product_with_file(store: Store, *, title: str = "Field Guide", price: int = 
         name = private_storage().save(f"products/{uuid.uuid4()}.pdf", ContentFile(data))
         slug = f"{title.lower().replace(' ', '-')}-{uuid.uuid4().hex[:6]}"
         return Product.objects.create(
-            title=title, slug=slug, price=price, currency=currency, status=status, file=name,
-            file_name=f"{title}.pdf", page_count=3, file_size=len(data),
-            sha256=hashlib.sha256(data).hexdigest(), stamping=stamping, download_limit=download_limit,
+            title=title,
+            slug=slug,
+            price=price,
+            currency=currency,
+            status=status,
+            file=name,
+            file_name=f"{title}.pdf",
+            page_count=3,
+            file_size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            stamping=stamping,
+            download_limit=download_limit,
         )
 
 
-def paid_session(store: Store, product: Product, *, email: str = "bob@example.com", fee: int = 90,
-                 session_id: str | None = None, payment_intent: str | None = None) -> CheckoutSession:
+def paid_session(
+    store: Store,
+    product: Product,
+    *,
+    email: str = "bob@example.com",
+    fee: int = 90,
+    session_id: str | None = None,
+    payment_intent: str | None = None,
+) -> CheckoutSession:
     return CheckoutSession(
         id=session_id or f"cs_test_{uuid.uuid4().hex}",
         url="",
@@ -51,8 +77,13 @@ def paid_session(store: Store, product: Product, *, email: str = "bob@example.co
         currency=product.currency,
         customer_email=email,
         payment_intent_id=payment_intent or f"pi_{uuid.uuid4().hex[:24]}",
-        metadata={"store": store.schema_name, "product": str(product.uid), "fee": str(fee),
-                  "fee_percent": "5.00", "fee_fixed": "30"},
+        metadata={
+            "store": store.schema_name,
+            "product": str(product.uid),
+            "fee": str(fee),
+            "fee_percent": "5.00",
+            "fee_fixed": "30",
+        },
         application_fee_amount=fee,
         charge_id=f"ch_{uuid.uuid4().hex[:24]}",
     )

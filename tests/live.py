@@ -74,8 +74,14 @@ def unique(prefix: str) -> str:
 def running(cmd: list[str], env: dict[str, str], log: Path, port: int | None = None):
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                preexec_fn=_die_with_parent)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
     try:
         if port is not None:
             wait_for_port(port)
@@ -91,8 +97,19 @@ def running(cmd: list[str], env: dict[str, str], log: Path, port: int | None = N
 
 def celery_worker_cmd(*extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
-        "--concurrency=1", "-l", "info", "--without-gossip", "--without-mingle", *extra,
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "--pool=solo",
+        "--concurrency=1",
+        "-l",
+        "info",
+        "--without-gossip",
+        "--without-mingle",
+        *extra,
     ]
 
 
@@ -100,8 +117,15 @@ class LiveStack:
     """gunicorn + a Celery worker on Redis + the Stripe stand-in (+ optional S3 stand-in),
     all as real processes against the test database."""
 
-    def __init__(self, artifacts: Path, *, redis_url: str, s3: dict[str, str] | None = None,
-                 webhook_secret: str = "whsec_live_tests", queue: str = "live") -> None:
+    def __init__(
+        self,
+        artifacts: Path,
+        *,
+        redis_url: str,
+        s3: dict[str, str] | None = None,
+        webhook_secret: str = "whsec_live_tests",
+        queue: str = "live",
+    ) -> None:
         # Unique per run: two test sessions sharing a Redis database never take each
         # other's tasks.
         self.queue = unique(f"{queue}-")
@@ -138,10 +162,18 @@ class LiveStack:
         env.update(extra)
         return env
 
-    def start_process(self, name: str, cmd: list[str], env: dict[str, str], port: int | None = None):
+    def start_process(
+        self, name: str, cmd: list[str], env: dict[str, str], port: int | None = None
+    ):
         log = open(self.artifacts / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                preexec_fn=_die_with_parent)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
         self.procs.append(proc)
         if port is not None:
             wait_for_port(port)
@@ -159,18 +191,44 @@ class LiveStack:
         env = self.env()
         self.start_process(
             "stripe-standin",
-            [sys.executable, "-m", "payments.stripe_standin", "--host", "127.0.0.1", "--port", str(self.stripe_port),
-             "--public-url", f"http://localhost:{self.stripe_port}",
-             "--webhook-url", f"http://127.0.0.1:{self.web_port}/stripe/webhook/",
-             "--webhook-host", f"localhost:{self.web_port}",
-             "--webhook-secret", self.webhook_secret],
-            env, self.stripe_port,
+            [
+                sys.executable,
+                "-m",
+                "payments.stripe_standin",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.stripe_port),
+                "--public-url",
+                f"http://localhost:{self.stripe_port}",
+                "--webhook-url",
+                f"http://127.0.0.1:{self.web_port}/stripe/webhook/",
+                "--webhook-host",
+                f"localhost:{self.web_port}",
+                "--webhook-secret",
+                self.webhook_secret,
+            ],
+            env,
+            self.stripe_port,
         )
         self.start_process(
             "gunicorn",
-            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{self.web_port}",
-             "-w", "2", "--threads", "4", "--timeout", "60"],
-            env, self.web_port,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi:application",
+                "-b",
+                f"127.0.0.1:{self.web_port}",
+                "-w",
+                "2",
+                "--threads",
+                "4",
+                "--timeout",
+                "60",
+            ],
+            env,
+            self.web_port,
         )
         self.worker = self.start_worker()
         return self
@@ -193,9 +251,10 @@ class LiveStack:
         import urllib.request
 
         request = urllib.request.Request(
-            f"{self.stripe_base}{path}", method=method,
+            f"{self.stripe_base}{path}",
+            method=method,
             data=json.dumps(body or {}).encode() if method != "GET" else None,
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read() or b"null")

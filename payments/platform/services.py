@@ -21,7 +21,7 @@ def connected_account_for(store: Store) -> ConnectedAccount | None:
 
 def connected_account_link(*, store: Store, account: Account) -> ConnectedAccount:
     """Remember which Stripe account belongs to a store (once)."""
-    row, _ = ConnectedAccount.objects.get_or_create(
+    ConnectedAccount.objects.get_or_create(
         store_id=store.pk, defaults={"stripe_account_id": account.id}
     )
     return connected_account_sync(account=account)
@@ -57,7 +57,11 @@ def connected_account_sync(*, account: Account) -> ConnectedAccount:
 
 def connected_account_deauthorize(*, account_id: str) -> ConnectedAccount | None:
     with transaction.atomic():
-        row = ConnectedAccount.objects.select_for_update().filter(stripe_account_id=account_id).first()
+        row = (
+            ConnectedAccount.objects.select_for_update()
+            .filter(stripe_account_id=account_id)
+            .first()
+        )
         if row is None:
             return None
         if not row.deauthorized_at:

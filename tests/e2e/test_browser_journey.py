@@ -28,7 +28,9 @@ SHOTS = ROOT / "test-artifacts" / "journey"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (make test installs it)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="needs Debian's chromium (make test installs it)"
+    ),
 ]
 
 
@@ -63,8 +65,14 @@ def browser():
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-dev-shm-usage",
+            ],
         )
         yield browser
         browser.close()
@@ -94,7 +102,9 @@ def _mail_link(stack: LiveStack, to: str, pattern: str, timeout: float = 20) -> 
     raise AssertionError(f"no email to {to} matching {pattern}")
 
 
-def test_a_seller_and_a_buyer_go_through_the_whole_product(stack, browser, django_db_blocker, tmp_path, monkeypatch):
+def test_a_seller_and_a_buyer_go_through_the_whole_product(
+    stack, browser, django_db_blocker, tmp_path, monkeypatch
+):
     # Playwright's sync API runs an event loop in this thread; the few ORM calls here are
     # plain blocking calls and safe.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -209,7 +219,7 @@ def test_a_seller_and_a_buyer_go_through_the_whole_product(stack, browser, djang
     console.fill("input[name=password]", password)
     console.click("button[type=submit]")
     console.goto(f"{base}/console/?q={sub}")
-    console.click(f"text=Journey Guides")
+    console.click("text=Journey Guides")
     shot(console, "console-store")
     console.fill("textarea[name=reason], input[name=reason]", "Chargeback review")
     console.once("dialog", lambda dialog: dialog.accept())

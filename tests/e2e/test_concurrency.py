@@ -27,7 +27,9 @@ class Standin:
         return self.live.standin(method, f"/_standin{path}", body)
 
 
-def _get(port: int, host: str, path: str, method: str = "GET", body: bytes | None = None, headers=None):
+def _get(
+    port: int, host: str, path: str, method: str = "GET", body: bytes | None = None, headers=None
+):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request(method, path, body=body, headers={"Host": host, **(headers or {})})
     response = conn.getresponse()
@@ -52,22 +54,30 @@ def _wait_for(predicate, timeout: float = 60):
     return False
 
 
-def test_fifty_deliveries_and_the_thank_you_page_at_once_make_one_purchase(live, live_settings, committed):
+def test_fifty_deliveries_and_the_thank_you_page_at_once_make_one_purchase(
+    live, live_settings, committed
+):
     store, product = _store_with_product(live)
     standin = Standin(live)
     from payments.services import checkout_start
 
     with schema_context(store.schema_name):
-        session = checkout_start(store=store, product=product, attempt="b" * 32,
-                                 success_url=f"http://{store.host}/thanks/?session_id={{CHECKOUT_SESSION_ID}}",
-                                 cancel_url=f"http://{store.host}/")
+        session = checkout_start(
+            store=store,
+            product=product,
+            attempt="b" * 32,
+            success_url=f"http://{store.host}/thanks/?session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=f"http://{store.host}/",
+        )
     standin.call("POST", "/config", {"deliver": False})  # we deliver, 50 times at once
     try:
         standin.call("POST", f"/sessions/{session.id}/pay", {"email": "bob@example.com"})
     finally:
         standin.call("POST", "/config", {"deliver": True})
     account = store.stripe_account.stripe_account_id
-    events = standin.call("GET", f"/events?account={account}&type=checkout.session.completed")["data"]
+    events = standin.call("GET", f"/events?account={account}&type=checkout.session.completed")[
+        "data"
+    ]
     event = {k: v for k, v in events[-1].items() if k != "delivery"}
     body = json.dumps(event).encode()
 
@@ -75,8 +85,17 @@ def test_fifty_deliveries_and_the_thank_you_page_at_once_make_one_purchase(live,
 
     def deliver(_):
         barrier.wait()
-        return _get(live.web_port, "localhost", "/stripe/webhook/", "POST", body,
-                    {"Content-Type": "application/json", "Stripe-Signature": sign(body, secret=live.webhook_secret)})[0]
+        return _get(
+            live.web_port,
+            "localhost",
+            "/stripe/webhook/",
+            "POST",
+            body,
+            {
+                "Content-Type": "application/json",
+                "Stripe-Signature": sign(body, secret=live.webhook_secret),
+            },
+        )[0]
 
     def thanks(_):
         barrier.wait()
@@ -94,7 +113,11 @@ def test_fifty_deliveries_and_the_thank_you_page_at_once_make_one_purchase(live,
     assert FeeLedgerEntry.objects.filter(checkout_session_id=session.id).count() == 1
     with schema_context(store.schema_name):
         order = str(Purchase.objects.get().uid)
-    receipts = [p for p in (live.artifacts / "mail").glob("*.log") if f"Order: {order}" in p.read_text(errors="replace")]
+    receipts = [
+        p
+        for p in (live.artifacts / "mail").glob("*.log")
+        if f"Order: {order}" in p.read_text(errors="replace")
+    ]
     assert len(receipts) == 1
 
 
@@ -104,7 +127,9 @@ def test_twenty_concurrent_downloads_never_pass_the_limit(live, live_settings, c
 
     bought = purchase(store, product)
     with schema_context(store.schema_name):
-        token = download_token_for(Purchase.objects.select_related("grant").get(pk=bought.pk), store=store)
+        token = download_token_for(
+            Purchase.objects.select_related("grant").get(pk=bought.pk), store=store
+        )
     barrier = threading.Barrier(20, timeout=60)
 
     def download(_):

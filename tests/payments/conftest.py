@@ -32,11 +32,14 @@ class Standin:
 
     def call(self, method: str, path: str, body: dict | None = None):
         request = urllib.request.Request(
-            f"{self.base}/_standin{path}", method=method,
-            data=json.dumps(body).encode() if body is not None else (b"{}" if method != "GET" else None),
+            f"{self.base}/_standin{path}",
+            method=method,
+            data=json.dumps(body).encode()
+            if body is not None
+            else (b"{}" if method != "GET" else None),
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10) as response:
             raw = response.read()
         return json.loads(raw) if raw else None
 
@@ -74,7 +77,9 @@ def sign(body: bytes, *, secret: str = SECRET, at: int | None = None) -> str:
 def post_event(client, event: dict, *, secret: str = SECRET, at: int | None = None):
     body = json.dumps(event).encode()
     return client.post(
-        "/stripe/webhook/", data=body, content_type="application/json",
+        "/stripe/webhook/",
+        data=body,
+        content_type="application/json",
         HTTP_STRIPE_SIGNATURE=sign(body, secret=secret, at=at),
     )
 
@@ -86,7 +91,9 @@ def connect_store(store, standin: Standin, *, outcome: str = "complete"):
 
     row = connected_account_for(store)
     if row is None:
-        account = stripe_client.account_create(store_key=f"{store.schema_name}:t", email="owner@example.com")
+        account = stripe_client.account_create(
+            store_key=f"{store.schema_name}:t", email="owner@example.com"
+        )
         row = connected_account_link(store=store, account=account)
     standin.call("POST", f"/accounts/{row.stripe_account_id}/complete", {"outcome": outcome})
     services.connect_refresh(store=store)

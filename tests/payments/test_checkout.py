@@ -24,7 +24,9 @@ def _session_id(response) -> str:
     return re.search(r"/hosted/checkout/(cs_[A-Za-z0-9_]+)", response["Location"]).group(1)
 
 
-def test_the_whole_sale_through_the_stand_in(alice_store, standin, django_capture_on_commit_callbacks):
+def test_the_whole_sale_through_the_stand_in(
+    alice_store, standin, django_capture_on_commit_callbacks
+):
     connect_store(alice_store, standin)
     product = product_with_file(alice_store, price=1999)
     response = _buy(alice_store, product)
@@ -53,11 +55,19 @@ def test_the_whole_sale_through_the_stand_in(alice_store, standin, django_captur
             assert post_event(client, standin.event_payload(event)).status_code == 200
     with in_schema(alice_store):
         purchase = Purchase.objects.get()
-        assert (purchase.amount, purchase.platform_fee, purchase.buyer_email) == (1999, 130, "bob@example.com")
+        assert (purchase.amount, purchase.platform_fee, purchase.buyer_email) == (
+            1999,
+            130,
+            "bob@example.com",
+        )
     assert FeeLedgerEntry.objects.filter(checkout_session_id=session_id).count() == 1
     assert [m.to for m in mail.outbox].count(["bob@example.com"]) == 1
 
-    download = re.search(rb'href="http://alice\.localhost:8000(/d/[^"]+)"', thanks.content).group(1).decode()
+    download = (
+        re.search(rb'href="http://alice\.localhost:8000(/d/[^"]+)"', thanks.content)
+        .group(1)
+        .decode()
+    )
     body = b"".join(store_client(alice_store).get(download).streaming_content)
     assert body == pdf_bytes()
 
@@ -75,8 +85,12 @@ def test_a_store_that_cannot_charge_gets_no_session(alice_store, standin):
     response = _buy(alice_store, product)
     assert response.status_code == 409
     assert b"cannot take payments yet" in response.content
-    assert not [r for r in standin.requests("/v1/checkout/sessions") if r["method"] == "POST"
-                and r["params"].get("metadata", {}).get("store") == alice_store.schema_name]
+    assert not [
+        r
+        for r in standin.requests("/v1/checkout/sessions")
+        if r["method"] == "POST"
+        and r["params"].get("metadata", {}).get("store") == alice_store.schema_name
+    ]
 
 
 def test_a_draft_product_cannot_be_bought(alice_store, standin):
@@ -94,7 +108,11 @@ def test_stripe_failures_give_the_buyer_a_try_again_page(alice_store, standin, s
         assert response.status_code == 503, mode
         assert b"Try again" in response.content
     settings.STRIPE_TIMEOUT = 0.5
-    standin.call("POST", "/faults", {"mode": "timeout", "count": 1, "path_prefix": "/v1/checkout", "seconds": 2})
+    standin.call(
+        "POST",
+        "/faults",
+        {"mode": "timeout", "count": 1, "path_prefix": "/v1/checkout", "seconds": 2},
+    )
     response = _buy(alice_store, product)
     assert response.status_code == 503 and b"Try again" in response.content
     # And the retried attempt goes through once Stripe answers again.
@@ -113,9 +131,16 @@ def test_forged_unsigned_and_stale_webhooks_change_nothing(alice_store, standin)
     before = StripeEvent.objects.count()
     assert post_event(client, event, secret="whsec_wrong").status_code == 400
     assert post_event(client, event, at=int(time.time()) - 301).status_code == 400
-    assert client.post("/stripe/webhook/", data=b"{}", content_type="application/json").status_code == 400
-    assert client.post("/stripe/webhook/", data=b"x" * 600_000, content_type="application/json",
-                       HTTP_STRIPE_SIGNATURE="t=1,v1=00").status_code in (400, 413)
+    assert (
+        client.post("/stripe/webhook/", data=b"{}", content_type="application/json").status_code
+        == 400
+    )
+    assert client.post(
+        "/stripe/webhook/",
+        data=b"x" * 600_000,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE="t=1,v1=00",
+    ).status_code in (400, 413)
     assert StripeEvent.objects.count() == before
 
 
@@ -131,12 +156,16 @@ def test_a_replayed_event_id_with_a_new_body_changes_nothing(alice_store, standi
     assert stored.type == "account.updated" and stored.payload == event
 
 
-def test_account_updates_reach_the_right_store(alice_store, mallory_store, standin, django_capture_on_commit_callbacks):
+def test_account_updates_reach_the_right_store(
+    alice_store, mallory_store, standin, django_capture_on_commit_callbacks
+):
     from payments import services
     from payments.platform.services import connected_account_for
 
     for store in (alice_store, mallory_store):
-        services.connect_start(store=store, email="x@example.com", return_url="http://r/", refresh_url="http://f/")
+        services.connect_start(
+            store=store, email="x@example.com", return_url="http://r/", refresh_url="http://f/"
+        )
     alice_account = connected_account_for(alice_store).stripe_account_id
     standin.call("POST", f"/accounts/{alice_account}/complete", {"outcome": "requirements_due"})
     event = standin.event_payload(standin.events(account=alice_account, type="account.updated")[-1])
@@ -180,14 +209,15 @@ def test_onboarding_not_connected_then_requirements_due_then_ready_then_deauthor
 
     account = alice_store.stripe_account.stripe_account_id
     standin.call("POST", f"/accounts/{account}/deauthorize")
-    event = standin.event_payload(standin.events(account=account, type="account.application.deauthorized")[-1])
+    event = standin.event_payload(
+        standin.events(account=account, type="account.application.deauthorized")[-1]
+    )
     with django_capture_on_commit_callbacks(execute=True):
         post_event(main_client(), event)
     page = client.get("/dashboard/stripe/").content
     assert b"Disconnected" in page and b"Reconnect" in page
     alice_store.refresh_from_db()
     assert not alice_store.can_take_charges
-
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -215,7 +245,9 @@ def test_reconciliation_creates_purchases_for_sessions_paid_at_stripe(alice_stor
         assert Purchase.objects.get().buyer_email == "carol@example.com"
 
 
-def test_a_refund_from_the_dashboard_goes_through_stripe_and_revokes_access(alice, alice_store, standin):
+def test_a_refund_from_the_dashboard_goes_through_stripe_and_revokes_access(
+    alice, alice_store, standin
+):
     connect_store(alice_store, standin)
     product = product_with_file(alice_store)
     session_id = _session_id(_buy(alice_store, product))
@@ -245,7 +277,9 @@ def test_a_refund_stripe_refuses_changes_nothing(alice, alice_store, standin):
     with in_schema(alice_store):
         sale = Purchase.objects.get()
     standin.call("POST", "/faults", {"mode": "500", "count": 1, "path_prefix": "/v1/refunds"})
-    response = store_client(alice_store, alice).post(f"/dashboard/sales/{sale.uid}/refund/", follow=True)
+    response = store_client(alice_store, alice).post(
+        f"/dashboard/sales/{sale.uid}/refund/", follow=True
+    )
     assert b"Stripe did not refund this sale" in response.content
     with in_schema(alice_store):
         sale.refresh_from_db()

@@ -23,7 +23,9 @@ from payments.fees import FeeRule, fee_rule
         ("12.34", 0, 333, 41),  # 41.0922 → 41
     ],
 )
-def test_the_fee_is_percent_plus_fixed_rounded_half_up_and_clamped(percent, fixed, amount, expected):
+def test_the_fee_is_percent_plus_fixed_rounded_half_up_and_clamped(
+    percent, fixed, amount, expected
+):
     assert FeeRule(Decimal(percent), fixed).fee_for(amount) == expected
 
 

@@ -22,7 +22,9 @@ def test_a_paid_purchase_downloads_the_exact_bytes(alice_store, django_capture_o
     with django_capture_on_commit_callbacks(execute=True):
         bought = purchase(alice_store, product)
     with in_schema(alice_store):
-        url = download_url_for(Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store)
+        url = download_url_for(
+            Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store
+        )
     response = store_client(alice_store).get(_path(url))
     assert response.status_code == 200
     body = b"".join(response.streaming_content)
@@ -37,8 +39,8 @@ def test_a_paid_purchase_downloads_the_exact_bytes(alice_store, django_capture_o
 
 
 def test_one_purchase_and_one_ledger_row_per_session(alice_store):
-    from tests.factories import paid_session
     from payments.services import purchase_fulfil
+    from tests.factories import paid_session
 
     product = product_with_file(alice_store)
     session = paid_session(alice_store, product)
@@ -56,10 +58,14 @@ def test_a_refund_revokes_the_download_and_a_won_dispute_restores_it(alice_store
     product = product_with_file(alice_store)
     bought = purchase(alice_store, product)
     with in_schema(alice_store):
-        url = download_url_for(Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store)
+        url = download_url_for(
+            Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store
+        )
     client = store_client(alice_store)
     with in_schema(alice_store):
-        charge_state_record(payment_intent_id=bought.payment_intent_id, dispute_status="needs_response")
+        charge_state_record(
+            payment_intent_id=bought.payment_intent_id, dispute_status="needs_response"
+        )
     response = client.get(_path(url))
     assert response.status_code == 403 and b"under dispute" in response.content
     with in_schema(alice_store):
@@ -69,7 +75,10 @@ def test_a_refund_revokes_the_download_and_a_won_dispute_restores_it(alice_store
         charge_state_record(payment_intent_id=bought.payment_intent_id, refunded=True)
     response = client.get(_path(url))
     assert response.status_code == 410 and b"refunded" in response.content
-    assert FeeLedgerEntry.objects.get(checkout_session_id=bought.checkout_session_id).status == "refunded"
+    assert (
+        FeeLedgerEntry.objects.get(checkout_session_id=bought.checkout_session_id).status
+        == "refunded"
+    )
 
 
 def test_a_refund_that_arrives_before_the_purchase_still_revokes_it(alice_store):
@@ -87,7 +96,11 @@ def test_the_download_limit_is_enforced(alice_store):
     product = product_with_file(alice_store, download_limit=2)
     bought = purchase(alice_store, product)
     with in_schema(alice_store):
-        url = _path(download_url_for(Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store))
+        url = _path(
+            download_url_for(
+                Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store
+            )
+        )
     client = store_client(alice_store)
     assert [client.get(url).status_code for _ in range(3)] == [200, 200, 429]
 
@@ -102,7 +115,11 @@ def test_alices_token_on_mallorys_domain_finds_nothing(alice_store, mallory_stor
     product = product_with_file(alice_store)
     bought = purchase(alice_store, product)
     with in_schema(alice_store):
-        url = _path(download_url_for(Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store))
+        url = _path(
+            download_url_for(
+                Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store
+            )
+        )
     assert store_client(mallory_store).get(url).status_code == 404
     assert store_client(alice_store).get(url).status_code == 200
 
@@ -111,12 +128,20 @@ def test_a_download_costs_at_most_three_queries(alice_store):
     product = product_with_file(alice_store)
     bought = purchase(alice_store, product)
     with in_schema(alice_store):
-        url = _path(download_url_for(Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store))
+        url = _path(
+            download_url_for(
+                Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store
+            )
+        )
     client = store_client(alice_store)
     client.get("/")  # warm the host cache
     with CaptureQueriesContext(connection) as queries:
         assert client.get(url).status_code == 200
-    statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "SET"))]
+    statements = [
+        q["sql"]
+        for q in queries.captured_queries
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "SET"))
+    ]
     assert len(statements) <= 3, statements
 
 
@@ -126,6 +151,10 @@ def test_a_suspended_store_serves_no_downloads(alice_store):
     product = product_with_file(alice_store)
     bought = purchase(alice_store, product)
     with in_schema(alice_store):
-        url = _path(download_url_for(Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store))
+        url = _path(
+            download_url_for(
+                Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store
+            )
+        )
     store_suspend(store=alice_store, reason="Review")
     assert store_client(alice_store).get(url).status_code == 503

@@ -21,15 +21,26 @@ def _bulk_sales(store, product, n: int, *, status: str = "paid") -> None:
         now = timezone.now()
         purchases = Purchase.objects.bulk_create(
             Purchase(
-                product=product, buyer_email=f"buyer{i}@example.com", amount=product.price + (i % 7),
-                currency=product.currency, platform_fee=90 + (i % 3), fee_percent="5.00", fee_fixed=30,
-                checkout_session_id=f"cs_bulk_{uuid.uuid4().hex}", payment_intent_id=f"pi_bulk_{uuid.uuid4().hex}",
-                status=status if i % 5 else "refunded", created_at=now,
+                product=product,
+                buyer_email=f"buyer{i}@example.com",
+                amount=product.price + (i % 7),
+                currency=product.currency,
+                platform_fee=90 + (i % 3),
+                fee_percent="5.00",
+                fee_fixed=30,
+                checkout_session_id=f"cs_bulk_{uuid.uuid4().hex}",
+                payment_intent_id=f"pi_bulk_{uuid.uuid4().hex}",
+                status=status if i % 5 else "refunded",
+                created_at=now,
             )
             for i in range(n)
         )
         DownloadGrant.objects.bulk_create(
-            DownloadGrant(purchase=p, salt=uuid.uuid4().hex, token_hash=uuid.uuid4().hex + uuid.uuid4().hex[:32])
+            DownloadGrant(
+                purchase=p,
+                salt=uuid.uuid4().hex,
+                token_hash=uuid.uuid4().hex + uuid.uuid4().hex[:32],
+            )
             for p in purchases
         )
 
@@ -39,7 +50,9 @@ def _queries(client, url: str) -> int:
     with CaptureQueriesContext(connection) as captured:
         response = client.get(url)
     assert response.status_code == 200
-    return len([q for q in captured.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))])
+    return len(
+        [q for q in captured.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    )
 
 
 @pytest.mark.parametrize("url", ["/dashboard/", "/dashboard/sales/"])
@@ -100,7 +113,11 @@ def test_sales_filters_with_junk_say_so_and_still_answer(alice, alice_store):
 
 
 def test_a_csv_of_an_empty_range_has_only_the_header(alice, alice_store):
-    body = b"".join(store_client(alice_store, alice).get("/dashboard/sales.csv?from=2001-01-01&to=2001-01-02").streaming_content)
+    body = b"".join(
+        store_client(alice_store, alice)
+        .get("/dashboard/sales.csv?from=2001-01-01&to=2001-01-02")
+        .streaming_content
+    )
     assert body.decode().strip().splitlines() == [
         "date,order,buyer_email,product,amount,platform_fee,net,currency,status,downloads"
     ]
@@ -124,7 +141,9 @@ def test_the_owner_resets_a_buyers_download_count(alice, alice_store):
     sale = purchase(alice_store, product)
     with in_schema(alice_store):
         DownloadGrant.objects.filter(purchase=sale).update(download_count=1)
-    response = store_client(alice_store, alice).post(f"/dashboard/sales/{sale.uid}/reset-downloads/")
+    response = store_client(alice_store, alice).post(
+        f"/dashboard/sales/{sale.uid}/reset-downloads/"
+    )
     assert response.status_code == 302
     with in_schema(alice_store):
         assert DownloadGrant.objects.get(purchase=sale).download_count == 0

@@ -38,7 +38,9 @@ def test_a_handoff_token_works_once_and_only_on_its_host(alice, alice_store, mal
     elsewhere = Client(HTTP_HOST=mallory_store.host).get(f"/auth/handoff/?token={token}")
     assert elsewhere.status_code == 403
     assert store.get(f"{target.path}?{target.query}").status_code == 302
-    assert Client(HTTP_HOST=alice_store.host).get(f"{target.path}?{target.query}").status_code == 403
+    assert (
+        Client(HTTP_HOST=alice_store.host).get(f"{target.path}?{target.query}").status_code == 403
+    )
 
 
 def test_a_forged_token_is_refused(alice_store):

@@ -8,7 +8,7 @@ from django.db import connection
 
 from sellers.models import User
 from tenants.models import Domain, Store
-from tests.conftest import PASSWORD, main_client, make_seller, store_client
+from tests.conftest import PASSWORD, main_client, make_seller
 
 
 def _confirmation_link(message) -> str:

@@ -11,19 +11,29 @@ def test_the_owner_changes_the_storefront_details(alice, alice_store):
     client = store_client(alice_store, alice)
     response = client.post(
         "/dashboard/settings/",
-        {"name": "Alice's Atlas", "description": "Maps & guides", "support_email": "help@alice.test",
-         "accent_color": "#0f766e", "notify_on_sale": ""},
+        {
+            "name": "Alice's Atlas",
+            "description": "Maps & guides",
+            "support_email": "help@alice.test",
+            "accent_color": "#0f766e",
+            "notify_on_sale": "",
+        },
     )
     assert response.status_code == 302
     store = Store.objects.get(pk=alice_store.pk)
-    assert (store.name, store.accent_color, store.notify_on_sale) == ("Alice's Atlas", "#0f766e", False)
+    assert (store.name, store.accent_color, store.notify_on_sale) == (
+        "Alice's Atlas",
+        "#0f766e",
+        False,
+    )
     page = store_client(store).get("/").content.decode()
     assert "Alice&#x27;s Atlas" in page and "help@alice.test" in page
 
 
 def test_bad_settings_are_refused_with_a_message_and_nothing_changes(alice, alice_store):
     response = store_client(alice_store, alice).post(
-        "/dashboard/settings/", {"name": "", "accent_color": "red; background:url(x)", "support_email": "nope"}
+        "/dashboard/settings/",
+        {"name": "", "accent_color": "red; background:url(x)", "support_email": "nope"},
     )
     assert response.status_code == 400
     text = response.content.decode()
@@ -41,8 +51,12 @@ def test_bad_settings_are_refused_with_a_message_and_nothing_changes(alice, alic
         ("10.0.0.1", "like shop.example.com"),
     ],
 )
-def test_a_custom_domain_must_be_a_real_domain_of_the_sellers_own(alice, alice_store, domain, message):
-    response = store_client(alice_store, alice).post("/dashboard/settings/domains/", {"domain": domain})
+def test_a_custom_domain_must_be_a_real_domain_of_the_sellers_own(
+    alice, alice_store, domain, message
+):
+    response = store_client(alice_store, alice).post(
+        "/dashboard/settings/domains/", {"domain": domain}
+    )
     assert response.status_code == 400
     assert message in response.content.decode()
     assert not Domain.objects.filter(tenant=alice_store, is_custom=True).exists()
@@ -50,18 +64,26 @@ def test_a_custom_domain_must_be_a_real_domain_of_the_sellers_own(alice, alice_s
 
 def test_another_stores_domain_cannot_be_taken(alice_store, mallory, mallory_store):
     domain_add(store=alice_store, hostname="shop.alice.test")
-    response = store_client(mallory_store, mallory).post("/dashboard/settings/domains/", {"domain": "SHOP.alice.test"})
+    response = store_client(mallory_store, mallory).post(
+        "/dashboard/settings/domains/", {"domain": "SHOP.alice.test"}
+    )
     assert "already connected" in response.content.decode()
 
 
-def test_a_custom_domain_answers_only_once_verified_and_gets_host_only_cookies(alice_store, settings):
+def test_a_custom_domain_answers_only_once_verified_and_gets_host_only_cookies(
+    alice_store, settings
+):
     settings.ALLOWED_HOSTS = ["*"]
     settings.CSRF_COOKIE_DOMAIN = ".localhost"  # as in production: cookies on the parent domain
     domain = domain_add(store=alice_store, hostname="shop.alice.test")
     assert store_client(alice_store).get("/", HTTP_HOST="shop.alice.test").status_code == 404
 
     def resolver(host, port):
-        return [(2, 1, 6, "", ("203.0.113.7", 0))] if host in ("shop.alice.test", alice_store.host) else []
+        return (
+            [(2, 1, 6, "", ("203.0.113.7", 0))]
+            if host in ("shop.alice.test", alice_store.host)
+            else []
+        )
 
     def nowhere(host, port):
         raise OSError("NXDOMAIN")

@@ -28,7 +28,12 @@ def _structure(schema: str) -> dict:
         constraints = cursor.fetchall()
         cursor.execute(f'SELECT app, name FROM "{schema}".django_migrations ORDER BY 1, 2')
         migrations = cursor.fetchall()
-    return {"columns": columns, "indexes": indexes, "constraints": constraints, "migrations": migrations}
+    return {
+        "columns": columns,
+        "indexes": indexes,
+        "constraints": constraints,
+        "migrations": migrations,
+    }
 
 
 def test_a_new_store_schema_matches_the_migrated_template_exactly(alice):

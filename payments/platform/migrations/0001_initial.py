@@ -4,67 +4,93 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ConnectedAccount',
+            name="ConnectedAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stripe_account_id', models.CharField(max_length=64, unique=True)),
-                ('charges_enabled', models.BooleanField(default=False)),
-                ('payouts_enabled', models.BooleanField(default=False)),
-                ('details_submitted', models.BooleanField(default=False)),
-                ('requirements_due', models.JSONField(blank=True, default=list)),
-                ('disabled_reason', models.CharField(blank=True, max_length=120)),
-                ('deauthorized_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("stripe_account_id", models.CharField(max_length=64, unique=True)),
+                ("charges_enabled", models.BooleanField(default=False)),
+                ("payouts_enabled", models.BooleanField(default=False)),
+                ("details_submitted", models.BooleanField(default=False)),
+                ("requirements_due", models.JSONField(blank=True, default=list)),
+                ("disabled_reason", models.CharField(blank=True, max_length=120)),
+                ("deauthorized_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.CreateModel(
-            name='FeeLedgerEntry',
+            name="FeeLedgerEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('checkout_session_id', models.CharField(max_length=100, unique=True)),
-                ('payment_intent_id', models.CharField(blank=True, max_length=100)),
-                ('purchase_uid', models.UUIDField(unique=True)),
-                ('product_title', models.CharField(max_length=140)),
-                ('amount', models.PositiveIntegerField()),
-                ('platform_fee', models.PositiveIntegerField()),
-                ('currency', models.CharField(max_length=3)),
-                ('fee_percent', models.DecimalField(decimal_places=2, max_digits=5)),
-                ('fee_fixed', models.PositiveIntegerField()),
-                ('status', models.CharField(db_index=True, default='paid', max_length=16)),
-                ('created_at', models.DateTimeField(db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("checkout_session_id", models.CharField(max_length=100, unique=True)),
+                ("payment_intent_id", models.CharField(blank=True, max_length=100)),
+                ("purchase_uid", models.UUIDField(unique=True)),
+                ("product_title", models.CharField(max_length=140)),
+                ("amount", models.PositiveIntegerField()),
+                ("platform_fee", models.PositiveIntegerField()),
+                ("currency", models.CharField(max_length=3)),
+                ("fee_percent", models.DecimalField(decimal_places=2, max_digits=5)),
+                ("fee_fixed", models.PositiveIntegerField()),
+                ("status", models.CharField(db_index=True, default="paid", max_length=16)),
+                ("created_at", models.DateTimeField(db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='StripeEvent',
+            name="StripeEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_id', models.CharField(max_length=100, unique=True)),
-                ('type', models.CharField(db_index=True, max_length=100)),
-                ('account_id', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('livemode', models.BooleanField(default=False)),
-                ('payload', models.JSONField()),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('done', 'Processed'), ('failed', 'Failed'), ('ignored', 'Ignored')], db_index=True, default='pending', max_length=16)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('received_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("event_id", models.CharField(max_length=100, unique=True)),
+                ("type", models.CharField(db_index=True, max_length=100)),
+                ("account_id", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("livemode", models.BooleanField(default=False)),
+                ("payload", models.JSONField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("done", "Processed"),
+                            ("failed", "Failed"),
+                            ("ignored", "Ignored"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                ("received_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-received_at'],
+                "ordering": ["-received_at"],
             },
         ),
     ]

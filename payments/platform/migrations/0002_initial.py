@@ -5,27 +5,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('payments_platform', '0001_initial'),
-        ('tenants', '0001_initial'),
+        ("payments_platform", "0001_initial"),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='connectedaccount',
-            name='store',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='stripe_account', to='tenants.store'),
+            model_name="connectedaccount",
+            name="store",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="stripe_account",
+                to="tenants.store",
+            ),
         ),
         migrations.AddField(
-            model_name='feeledgerentry',
-            name='store',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='ledger', to='tenants.store'),
+            model_name="feeledgerentry",
+            name="store",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="ledger",
+                to="tenants.store",
+            ),
         ),
         migrations.AddIndex(
-            model_name='feeledgerentry',
-            index=models.Index(fields=['store', '-created_at'], name='payments_pl_store_i_d41b88_idx'),
+            model_name="feeledgerentry",
+            index=models.Index(
+                fields=["store", "-created_at"], name="payments_pl_store_i_d41b88_idx"
+            ),
         ),
     ]

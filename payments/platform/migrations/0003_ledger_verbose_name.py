@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('payments_platform', '0002_initial'),
+        ("payments_platform", "0002_initial"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='feeledgerentry',
-            options={'ordering': ['-created_at'], 'verbose_name_plural': 'fee ledger entries'},
+            name="feeledgerentry",
+            options={"ordering": ["-created_at"], "verbose_name_plural": "fee ledger entries"},
         ),
     ]

@@ -27,12 +27,27 @@ from tenants.services import store_create
 ADMIN = ("admin@example.com", "demo-admin-password")
 SELLER = ("demo@example.com", "demo-seller-password")
 PRODUCTS = [
-    ("The Sourdough Handbook", "From starter to crust, in 24 illustrated pages.", "12.00", 24,
-     "A practical, no-nonsense guide to **sourdough**:\n\n- keeping a starter alive\n- timing a bake around your day\n- fixing dense crumb"),
-    ("Weekend Watercolour", "Twelve small paintings, step by step.", "9.50", 16,
-     "Learn loose, bright watercolour in two weekends. Each exercise fits on a postcard."),
-    ("Budget Travel Planner", "Printable worksheets for a month on the road.", "5.00", 8,
-     "Plan routes, costs and packing with *printable* worksheets."),
+    (
+        "The Sourdough Handbook",
+        "From starter to crust, in 24 illustrated pages.",
+        "12.00",
+        24,
+        "A practical, no-nonsense guide to **sourdough**:\n\n- keeping a starter alive\n- timing a bake around your day\n- fixing dense crumb",
+    ),
+    (
+        "Weekend Watercolour",
+        "Twelve small paintings, step by step.",
+        "9.50",
+        16,
+        "Learn loose, bright watercolour in two weekends. Each exercise fits on a postcard.",
+    ),
+    (
+        "Budget Travel Planner",
+        "Printable worksheets for a month on the road.",
+        "5.00",
+        8,
+        "Plan routes, costs and packing with *printable* worksheets.",
+    ),
 ]
 
 
@@ -40,7 +55,9 @@ def _user(email: str, password: str, **extra) -> User:
     user = User.objects.filter(email=email).first()
     if user is None:
         user = User.objects.create_user(email, password, **extra)
-    EmailAddress.objects.get_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
+    EmailAddress.objects.get_or_create(
+        user=user, email=email, defaults={"verified": True, "primary": True}
+    )
     return user
 
 
@@ -60,7 +77,10 @@ class Command(BaseCommand):
                 for title, subtitle, price, pages, description in PRODUCTS:
                     pdf = sample_pdf_bytes(title=title, subtitle=subtitle, pages=pages)
                     product_create(
-                        title=title, description=description, price_text=price, currency="usd",
+                        title=title,
+                        description=description,
+                        price_text=price,
+                        currency="usd",
                         file=ContentFile(pdf, name=f"{title}.pdf"),
                     )
             if store.can_take_charges:
@@ -68,11 +88,15 @@ class Command(BaseCommand):
                     product_publish(product=product, store=store)
         port = f":{settings.PLATFORM_PORT}" if settings.PLATFORM_PORT else ""
         self.stdout.write(self.style.SUCCESS("Demo ready:"))
-        self.stdout.write(f"  platform admin  {ADMIN[0]} / {ADMIN[1]}   {settings.PLATFORM_SCHEME}://{settings.PLATFORM_DOMAIN}{port}/console/")
+        self.stdout.write(
+            f"  platform admin  {ADMIN[0]} / {ADMIN[1]}   {settings.PLATFORM_SCHEME}://{settings.PLATFORM_DOMAIN}{port}/console/"
+        )
         self.stdout.write(f"  seller          {SELLER[0]} / {SELLER[1]}   {store.url}/dashboard/")
         self.stdout.write(f"  storefront      {store.url}/")
         if not connected:
-            self.stdout.write("  Stripe: connect the demo store from its dashboard (real Stripe keys are set).")
+            self.stdout.write(
+                "  Stripe: connect the demo store from its dashboard (real Stripe keys are set)."
+            )
 
     def _connect(self, store: Store) -> bool:
         """With the stand-in, connect the demo store and complete onboarding at once."""
@@ -81,16 +105,22 @@ class Command(BaseCommand):
         row = connected_account_for(store)
         try:
             if row is None:
-                account = stripe_client.account_create(store_key=f"{store.schema_name}:demo", email=SELLER[0])
+                account = stripe_client.account_create(
+                    store_key=f"{store.schema_name}:demo", email=SELLER[0]
+                )
                 row = connected_account_link(store=store, account=account)
             if not row.charges_enabled:
                 request = urllib.request.Request(
                     f"{settings.STRIPE_API_BASE}/_standin/accounts/{row.stripe_account_id}/complete",
-                    data=json.dumps({}).encode(), method="POST", headers={"Content-Type": "application/json"},
+                    data=json.dumps({}).encode(),
+                    method="POST",
+                    headers={"Content-Type": "application/json"},
                 )
-                urllib.request.urlopen(request, timeout=5).read()  # noqa: S310 - loopback stand-in
+                urllib.request.urlopen(request, timeout=5).read()
                 payments.connect_refresh(store=store)
         except (stripe_client.StripeFailure, OSError) as exc:
-            self.stderr.write(f"Could not connect the demo store through the Stripe stand-in: {exc}")
+            self.stderr.write(
+                f"Could not connect the demo store through the Stripe stand-in: {exc}"
+            )
             return False
         return True
