@@ -69,9 +69,23 @@ def main() -> None:
         "PROTECTED_MEDIA_DELIVERY": "stream",
     }
     standin = subprocess.Popen(
-        [sys.executable, "-m", "payments.stripe_standin", "--host", "127.0.0.1", "--port", str(stripe_port),
-         "--webhook-secret", "whsec_bench", "--log-level", "WARNING", "--no-deliver"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "payments.stripe_standin",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(stripe_port),
+            "--webhook-secret",
+            "whsec_bench",
+            "--log-level",
+            "WARNING",
+            "--no-deliver",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_for_port(stripe_port)
@@ -94,12 +108,18 @@ def main() -> None:
             owner = User.objects.create_user(f"seller{i}@example.com", "bench-password-123")
             store = store_create(owner=owner, name=f"Load Store {i}", subdomain=f"load-{i}")
             connect_store(store, helper)
-            products = [product_with_file(store, title=f"Guide {i}-{j}", price=900 + j) for j in range(2)]
+            products = [
+                product_with_file(store, title=f"Guide {i}-{j}", price=900 + j) for j in range(2)
+            ]
             tokens = []
             for product in products:
                 bought = purchase(store, product, email=f"buyer{i}@example.com")
                 with schema_context(store.schema_name):
-                    tokens.append(download_token_for(Purchase.objects.select_related("grant").get(pk=bought.pk), store=store))
+                    tokens.append(
+                        download_token_for(
+                            Purchase.objects.select_related("grant").get(pk=bought.pk), store=store
+                        )
+                    )
             stores.append((store, products, tokens))
 
         with gunicorn("config.wsgi:application", web_port, env, workers=4, threads=4):
@@ -112,8 +132,10 @@ def main() -> None:
                     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1)
                     csrf_cookie = re.search(r"csrftoken=([^;]+)", cookie).group(1)
                     for _ in range(15):
-                        plan.append(f"POST\t{host}\t/buy/{product.slug}/\tcsrftoken={csrf_cookie}\t"
-                                    f"csrfmiddlewaretoken={token}&attempt={uuid.uuid4().hex}")
+                        plan.append(
+                            f"POST\t{host}\t/buy/{product.slug}/\tcsrftoken={csrf_cookie}\t"
+                            f"csrfmiddlewaretoken={token}&attempt={uuid.uuid4().hex}"
+                        )
                     plan += [f"GET\t{host}\t/p/{product.slug}/\t\t"] * 10
                 plan += [f"GET\t{host}\t/\t\t"] * 50
                 plan += [f"GET\t{host}\t/d/{t}/\t\t" for t in tokens for _ in range(8)]
@@ -121,9 +143,25 @@ def main() -> None:
             plan_file = Path(tempfile.mkstemp(suffix=".tsv")[1])
             plan_file.write_text("\n".join(plan) + "\n")
             out = subprocess.run(
-                ["wrk", "-t", "2", "-c", str(args.users), "-d", f"{args.seconds}s", "--timeout", "10s",
-                 "-s", str(ROOT / "bench" / "load.lua"), f"http://127.0.0.1:{web_port}/", "--", str(plan_file)],
-                capture_output=True, text=True, check=True,
+                [
+                    "wrk",
+                    "-t",
+                    "2",
+                    "-c",
+                    str(args.users),
+                    "-d",
+                    f"{args.seconds}s",
+                    "--timeout",
+                    "10s",
+                    "-s",
+                    str(ROOT / "bench" / "load.lua"),
+                    f"http://127.0.0.1:{web_port}/",
+                    "--",
+                    str(plan_file),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout
             plan_file.unlink()
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -131,8 +169,12 @@ def main() -> None:
         non_ok = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
         lat = dict(re.findall(r"(p\d+|max)_ms=([\d.]+)", out))
         errors = re.search(r"LOAD errors (.*)", out).group(1)
-        print(f"{args.users} users, {args.seconds}s, {args.stores} stores: {total} requests, {rps:.0f} req/s")
-        print(f"latency p50 {lat['p50']} ms, p95 {lat['p95']} ms, p99 {lat['p99']} ms, max {lat['max']} ms")
+        print(
+            f"{args.users} users, {args.seconds}s, {args.stores} stores: {total} requests, {rps:.0f} req/s"
+        )
+        print(
+            f"latency p50 {lat['p50']} ms, p95 {lat['p95']} ms, p99 {lat['p99']} ms, max {lat['max']} ms"
+        )
         print(f"non-2xx/3xx: {non_ok.group(1) if non_ok else 0}; socket errors: {errors}")
         sessions = [r for r in helper.requests("/v1/checkout/sessions") if r["method"] == "POST"]
         print(f"checkout sessions created at the stand-in: {len(sessions)}")

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 from bench.common import ROOT, bench_database_url, database_recreate, django_setup
 
 PROBE = ROOT / "catalog" / "migrations" / "9999_bench_probe.py"
-PROBE_TEMPLATE = '''from django.db import migrations
+PROBE_TEMPLATE = """from django.db import migrations
 
 
 class Migration(migrations.Migration):
@@ -28,7 +27,7 @@ class Migration(migrations.Migration):
             "DROP INDEX IF EXISTS bench_probe_{n}",
         )
     ]
-'''
+"""
 
 
 def main() -> None:
@@ -65,7 +64,9 @@ def main() -> None:
         PROBE.write_text(PROBE_TEMPLATE.format(latest=latest, n=1))
         timed("one new migration, standard executor")
         # Unapply it everywhere, then time applying it again with the parallel executor.
-        call_command("migrate_schemas", "catalog", latest, tenant=True, interactive=False, verbosity=0)
+        call_command(
+            "migrate_schemas", "catalog", latest, tenant=True, interactive=False, verbosity=0
+        )
         timed("one new migration, multiprocessing executor", executor="multiprocessing")
     finally:
         PROBE.unlink(missing_ok=True)

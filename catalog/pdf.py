@@ -357,6 +357,9 @@ def pdf_validate(file: IO[bytes]) -> PdfInfo:
             run_length_maximum_output_length=STREAM_MAX_BYTES,
             brotli_maximum_output_length=STREAM_MAX_BYTES,
             stream_decoding_work_maximum_length=STREAM_MAX_BYTES * 4,
+            # Never flatten more pages than we accept: a page tree that lists the same
+            # node twice at each level would otherwise be walked to pypdf's 2,000,000.
+            page_tree_maximum_page_entries=max_pages() + 1,
         ),
     ):
         reader = _parse(file, scanned.size)

@@ -163,7 +163,10 @@ if TESTING:
     # Test sessions running side by side share one Redis database; keep their keys apart.
     CACHES["default"]["KEY_PREFIX"] = "t-" + env.str("DJANGO_TEST_DATABASE_NAME", default="test")
 # Host routing reads its cache before any schema is chosen: same store, plain keys.
-CACHES["routing"] = {**CACHES["default"], "KEY_PREFIX": CACHES["default"].get("KEY_PREFIX", "") + "routing"}
+CACHES["routing"] = {
+    **CACHES["default"],
+    "KEY_PREFIX": CACHES["default"].get("KEY_PREFIX", "") + "routing",
+}
 # Every other key carries the active schema, so one store's cache never answers another's.
 CACHES["default"]["KEY_FUNCTION"] = "django_tenants.cache.make_key"
 CACHES["default"]["REVERSE_KEY_FUNCTION"] = "django_tenants.cache.reverse_key"
