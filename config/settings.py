@@ -7,6 +7,7 @@ DJANGO_DEBUG off the secrets become mandatory and the secure defaults switch on.
 
 from __future__ import annotations
 
+import os
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -88,6 +89,10 @@ DEFAULT_NOT_FOUND_TENANT_VIEW = "tenants.views.store_not_found"
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside the store routing, so the pages it answers by itself (unknown store,
+    # suspended store) get the same headers as every other page.
+    "config.middleware.SecurityHeadersMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.middleware.StoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -95,10 +100,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "tenants.middleware.StoreStatusMiddleware",
-    "config.middleware.SecurityHeadersMiddleware",
 ]
 
 TEMPLATES = [
@@ -161,7 +164,11 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if TESTING:
     # Test sessions running side by side share one Redis database; keep their keys apart.
-    CACHES["default"]["KEY_PREFIX"] = "t-" + env.str("DJANGO_TEST_DATABASE_NAME", default="test")
+    # A test session's own servers and workers inherit DJANGO_CACHE_PREFIX (tests/live.py).
+    CACHES["default"]["KEY_PREFIX"] = "t-" + env.str(
+        "DJANGO_CACHE_PREFIX",
+        default=f"{env.str('DJANGO_TEST_DATABASE_NAME', default='test')}-{os.getpid()}",
+    )
 # Host routing reads its cache before any schema is chosen: same store, plain keys.
 CACHES["routing"] = {
     **CACHES["default"],

@@ -53,6 +53,8 @@ def process_env(**extra: str) -> dict[str, str]:
         STRIPE_API_BASE=settings.STRIPE_API_BASE,
         STRIPE_WEBHOOK_SECRET=settings.STRIPE_WEBHOOK_SECRET,
         PYTHONUNBUFFERED="1",
+        # Same cache keys as this test process, so its invalidations reach the servers.
+        DJANGO_CACHE_PREFIX=settings.CACHES["default"]["KEY_PREFIX"].removeprefix("t-"),
     )
     env.update(extra)
     return env
