@@ -252,6 +252,11 @@ CSRF_TRUSTED_ORIGINS = env.list(
     ],
 )
 
+# Proxies in front of the app that append to X-Forwarded-For (nginx in deploy/: 1). Rate
+# limits and download logs key on the client address they report.
+TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+
 # --- Security -----------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)

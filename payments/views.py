@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from catalog.models import Product
 from catalog.storage import private_storage
 from tenants.decorators import store_active_required
+from tenants.net import client_ip
 
 from . import services
 from .models import Purchase
@@ -127,7 +128,7 @@ REFUSALS = {
 def download(request: HttpRequest, token: str) -> HttpResponse:
     decision = services.download_authorize(
         token=token,
-        ip=request.META.get("REMOTE_ADDR"),
+        ip=client_ip(request),
         user_agent=request.headers.get("User-Agent", ""),
     )
     if decision.reason == "preparing":
@@ -186,7 +187,7 @@ def library_request(request: HttpRequest) -> HttpResponse:
         if not re.match(r"^[^@\s]{1,64}@[^@\s]{1,255}$", email):
             error = "Enter the email address you used at checkout."
         elif _rate_limited(
-            f"library:ip:{request.META.get('REMOTE_ADDR')}", LIBRARY_LIMIT_PER_IP
+            f"library:ip:{client_ip(request)}", LIBRARY_LIMIT_PER_IP
         ) or _rate_limited(f"library:email:{email}", LIBRARY_LIMIT_PER_EMAIL):
             return render(
                 request,
