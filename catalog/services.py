@@ -30,8 +30,8 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 from django.utils.text import slugify
 from django_tenants.utils import schema_context
-from PIL import Image, UnidentifiedImageError
 
+from .images import image_to_png
 from .models import Product, ProductFile
 from .money import MoneyError, currency, parse_amount, validate_amount
 from .pdf import PdfInfo, PdfRejected, pdf_check_first_page, pdf_validate
@@ -47,8 +47,6 @@ TITLE_MAX = 140
 DESCRIPTION_MAX = 20_000
 DOWNLOAD_LIMIT_MAX = 1_000
 COVER_MAX_UPLOAD_BYTES = getattr(settings, "COVER_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
-COVER_MAX_PIXELS = 40_000_000
-COVER_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}
 COVER_BOX = (1200, 1800)  # uploaded covers are scaled down to fit
 COVER_RENDER_WIDTH = 600  # rendered covers: page 1 at this width, in pixels
 
@@ -123,43 +121,7 @@ def _pdf(file: File) -> PdfInfo:
 
 def _cover_png(file: File) -> bytes:
     """An uploaded cover, checked with Pillow and re-encoded as a PNG without metadata."""
-    size = getattr(file, "size", None)
-    if size is not None and size > COVER_MAX_UPLOAD_BYTES:
-        raise ValidationError(
-            f"The cover image is larger than {COVER_MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
-        )
-    if size == 0:
-        raise ValidationError("The cover image is empty (0 bytes).")
-    file.seek(0)
-    try:
-        with Image.open(file) as image:
-            if image.format not in COVER_FORMATS:
-                raise ValidationError(
-                    f"Covers must be PNG, JPEG or WebP images, not {image.format or 'this format'}."
-                )
-            width, height = image.size
-            if width * height > COVER_MAX_PIXELS:
-                raise ValidationError(
-                    f"The cover image is {width}×{height} pixels; keep it under 40 megapixels."
-                )
-            image.load()
-            image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-            image.thumbnail(COVER_BOX)
-            out = io.BytesIO()
-            image.save(out, format="PNG", optimize=True)
-    except ValidationError:
-        raise
-    except (UnidentifiedImageError, Image.DecompressionBombError):
-        raise ValidationError(
-            "The cover is not an image we can read: upload a PNG, JPEG or WebP file."
-        ) from None
-    except (OSError, ValueError, SyntaxError):
-        raise ValidationError(
-            "The cover image is damaged or incomplete: export it again and upload it."
-        ) from None
-    finally:
-        file.seek(0)
-    return out.getvalue()
+    return image_to_png(file, box=COVER_BOX, max_bytes=COVER_MAX_UPLOAD_BYTES)
 
 
 # --- Storage -------------------------------------------------------------------------------

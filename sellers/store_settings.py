@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -9,9 +11,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from catalog.images import image_to_png
 from tenants.decorators import store_owner_required
 from tenants.models import Domain
 from tenants.services import domain_add, domain_remove, domain_verify, store_update_settings
+
+LOGO_MAX_UPLOAD = 5 * 1024 * 1024
+SETTINGS_FIELDS = ("name", "description", "support_email", "accent_color", "notify_on_sale")
 
 
 class StoreSettingsForm(forms.Form):
@@ -31,6 +37,26 @@ class StoreSettingsForm(forms.Form):
         error_messages={"invalid": "Pick a colour like #4f46e5."},
     )
     notify_on_sale = forms.BooleanField(required=False, label="Email me on every sale")
+    logo = forms.FileField(
+        required=False,
+        label="Logo",
+        help_text="PNG, JPEG or WebP; shown at the top of your storefront (scaled to fit 320×96).",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+    )
+    logo_remove = forms.BooleanField(required=False, label="Remove the logo")
+
+    def clean_logo(self) -> str | None:
+        upload = self.cleaned_data.get("logo")
+        if not upload:
+            return None
+        png = image_to_png(
+            upload, box=(320, 96), max_bytes=LOGO_MAX_UPLOAD, label="logo image", kind="Logos"
+        )
+        if len(png) > 60_000:
+            raise ValidationError(
+                "This logo is too detailed to show quickly; use a simpler or smaller image."
+            )
+        return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 class DomainForm(forms.Form):
@@ -68,11 +94,16 @@ def store_settings(request: HttpRequest) -> HttpResponse:
         f: getattr(store, f)
         for f in ("name", "description", "support_email", "accent_color", "notify_on_sale")
     }
-    form = StoreSettingsForm(request.POST or None, initial=initial)
+    form = StoreSettingsForm(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and not request.impersonating:
         if form.is_valid():
+            changes = {f: form.cleaned_data[f] for f in SETTINGS_FIELDS}
+            if form.cleaned_data["logo_remove"]:
+                changes["logo"] = ""
+            elif form.cleaned_data["logo"]:
+                changes["logo"] = form.cleaned_data["logo"]
             try:
-                store_update_settings(store=store, **form.cleaned_data)
+                store_update_settings(store=store, **changes)
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:

@@ -93,10 +93,14 @@ def store_set_fee(*, store: Store, fee_percent: Decimal | None, fee_fixed: int |
 
 
 def store_update_settings(*, store: Store, **fields: Any) -> Store:
-    allowed = {"name", "description", "support_email", "accent_color", "notify_on_sale"}
+    allowed = {"name", "description", "support_email", "accent_color", "notify_on_sale", "logo"}
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"Not store settings: {sorted(unknown)}")
+    if fields.get("logo") and not re.fullmatch(
+        r"data:image/png;base64,[A-Za-z0-9+/=]+", fields["logo"]
+    ):
+        raise ValidationError({"logo": "The logo must be a PNG the platform re-encoded."})
     with transaction.atomic():
         locked = Store.objects.select_for_update().get(pk=store.pk)
         for key, value in fields.items():

@@ -96,3 +96,47 @@ def test_a_custom_domain_answers_only_once_verified_and_gets_host_only_cookies(
     # The platform's own hosts keep the parent-domain cookie.
     response = store_client(alice_store).get("/library/")
     assert response.cookies["csrftoken"]["domain"] == ".localhost"
+
+
+def _png(size=(600, 200), color=(200, 30, 60)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_the_owner_uploads_a_logo_the_storefront_shows_and_can_remove_it(alice, alice_store):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = store_client(alice_store, alice)
+    data = {"name": "Alice's Guides", "accent_color": "#4f46e5", "notify_on_sale": "on"}
+    logo = SimpleUploadedFile("logo.png", _png(), content_type="image/png")
+    assert client.post("/dashboard/settings/", {**data, "logo": logo}).status_code == 302
+    store = Store.objects.get(pk=alice_store.pk)
+    assert store.logo.startswith("data:image/png;base64,")
+    import base64
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(base64.b64decode(store.logo.split(",", 1)[1]))) as image:
+        assert image.size[0] <= 320 and image.size[1] <= 96  # scaled to fit, metadata gone
+    assert 'class="store-logo"' in store_client(store).get("/").content.decode()
+    assert client.post("/dashboard/settings/", {**data, "logo_remove": "on"}).status_code == 302
+    assert Store.objects.get(pk=alice_store.pk).logo == ""
+
+
+def test_a_logo_that_is_not_an_image_is_refused_and_nothing_changes(alice, alice_store):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    bad = SimpleUploadedFile("logo.png", b"<svg onload=alert(1)>", content_type="image/png")
+    response = store_client(alice_store, alice).post(
+        "/dashboard/settings/", {"name": "New name", "accent_color": "#4f46e5", "logo": bad}
+    )
+    assert response.status_code == 400
+    assert "not an image we can read" in response.content.decode()
+    store = Store.objects.get(pk=alice_store.pk)
+    assert store.logo == "" and store.name == "Alice's Guides"
