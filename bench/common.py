@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -139,3 +140,34 @@ def wrk(url: str, host: str, *, seconds: int = 10, connections: int = 16, thread
         "non_2xx": int(errors.group(1)) if errors else 0,
         "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else None,
     }
+
+
+def production_like_env(**overrides: str) -> dict[str, str]:
+    """Settings as in production (DEBUG off, real secrets required), on loopback, no TLS."""
+    env = {
+        "DJANGO_DEBUG": "False",
+        "DJANGO_TESTING": "0",
+        "DJANGO_SECRET_KEY": "bench-secret-key-" + "x" * 40,
+        "DJANGO_SECURE_SSL_REDIRECT": "False",
+        "DJANGO_SESSION_COOKIE_SECURE": "False",
+        "DJANGO_EMAIL_URL": "consolemail://",
+        "STRIPE_SECRET_KEY": "sk_test_bench",
+        "STRIPE_WEBHOOK_SECRET": "whsec_bench",
+        "STRIPE_API_BASE": "http://127.0.0.1:9",
+        "PLATFORM_DOMAIN": "localhost",
+        "PLATFORM_SCHEME": "http",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "REDIS_URL": redis_url(),
+        "DJANGO_CONN_MAX_AGE": "600",
+    }
+    env.update(overrides)
+    return env
+
+
+def redis_url() -> str:
+    if os.environ.get("REDIS_URL"):
+        return os.environ["REDIS_URL"]
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", 6379)) == 0:
+            return "redis://127.0.0.1:6379/14"
+    return ""

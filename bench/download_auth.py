@@ -15,8 +15,15 @@ import subprocess
 import sys
 import time
 
-from bench.common import ROOT, bench_database_url, database_recreate, django_setup, gunicorn, wrk
-from bench.tenancy_overhead import redis_url
+from bench.common import (
+    ROOT,
+    bench_database_url,
+    database_recreate,
+    django_setup,
+    gunicorn,
+    production_like_env,
+    wrk,
+)
 
 
 def main() -> None:
@@ -36,25 +43,13 @@ def main() -> None:
         wait_for_port(s3_port)
         url = bench_database_url()
         database_recreate(url)
-        env = {
-            "DJANGO_DEBUG": "False",
-            "DJANGO_TESTING": "0",
-            "DJANGO_SECRET_KEY": "bench-secret-key-" + "x" * 40,
-            "DJANGO_SECURE_SSL_REDIRECT": "False",
-            "DJANGO_EMAIL_URL": "consolemail://",
-            "STRIPE_SECRET_KEY": "sk_test_bench",
-            "STRIPE_WEBHOOK_SECRET": "whsec_bench",
-            "STRIPE_API_BASE": "http://127.0.0.1:9",
-            "PLATFORM_DOMAIN": "localhost",
-            "DJANGO_LOG_LEVEL": "WARNING",
-            "REDIS_URL": redis_url(),
-            "CELERY_TASK_ALWAYS_EAGER": "1",
-            "DJANGO_CONN_MAX_AGE": "600",
-            "DJANGO_AWS_STORAGE_BUCKET_NAME": "bench",
-            "DJANGO_AWS_ACCESS_KEY_ID": "bench",
-            "DJANGO_AWS_SECRET_ACCESS_KEY": "bench-secret",
-            "DJANGO_AWS_S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
-        }
+        env = production_like_env(
+            CELERY_TASK_ALWAYS_EAGER="1",
+            DJANGO_AWS_STORAGE_BUCKET_NAME="bench",
+            DJANGO_AWS_ACCESS_KEY_ID="bench",
+            DJANGO_AWS_SECRET_ACCESS_KEY="bench-secret",
+            DJANGO_AWS_S3_ENDPOINT_URL=f"http://127.0.0.1:{s3_port}",
+        )
         django_setup(url, **env)
         import boto3
         from django.core.management import call_command

@@ -22,8 +22,15 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from bench.common import ROOT, bench_database_url, database_recreate, django_setup, gunicorn
-from bench.tenancy_overhead import redis_url
+from bench.common import (
+    ROOT,
+    bench_database_url,
+    database_recreate,
+    django_setup,
+    gunicorn,
+    production_like_env,
+    redis_url,
+)
 
 
 def _get(port: int, host: str, path: str) -> tuple[str, str]:
@@ -49,25 +56,14 @@ def main() -> None:
     stripe_port, web_port = free_port(), free_port()
     url = bench_database_url()
     database_recreate(url)
-    env = {
-        "DJANGO_DEBUG": "False",
-        "DJANGO_TESTING": "0",
-        "DJANGO_SECRET_KEY": "bench-secret-key-" + "x" * 40,
-        "DJANGO_SECURE_SSL_REDIRECT": "False",
-        "DJANGO_SESSION_COOKIE_SECURE": "False",
-        "DJANGO_EMAIL_URL": "consolemail://",
-        "STRIPE_SECRET_KEY": "sk_test_bench",
-        "STRIPE_WEBHOOK_SECRET": "whsec_bench",
-        "STRIPE_API_BASE": f"http://127.0.0.1:{stripe_port}",
-        "PLATFORM_DOMAIN": "localhost",
-        "PLATFORM_SCHEME": "http",
-        "DJANGO_LOG_LEVEL": "WARNING",
-        "REDIS_URL": redis_url(),
-        "CELERY_TASK_ALWAYS_EAGER": "1",
-        "DJANGO_CONN_MAX_AGE": "600",
-        "DJANGO_MEDIA_ROOT": str(media),
-        "PROTECTED_MEDIA_DELIVERY": "stream",
-    }
+    env = production_like_env(
+        STRIPE_WEBHOOK_SECRET="whsec_bench",
+        STRIPE_API_BASE=f"http://127.0.0.1:{stripe_port}",
+        REDIS_URL=redis_url(),
+        CELERY_TASK_ALWAYS_EAGER="1",
+        DJANGO_MEDIA_ROOT=str(media),
+        PROTECTED_MEDIA_DELIVERY="stream",
+    )
     standin = subprocess.Popen(
         [
             sys.executable,

@@ -11,19 +11,16 @@ Redis is available, as in production); the baseline serves a fixed schema.
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 
-from bench.common import bench_database_url, database_recreate, django_setup, gunicorn, wrk
-
-
-def redis_url() -> str:
-    if os.environ.get("REDIS_URL"):
-        return os.environ["REDIS_URL"]
-    with socket.socket() as sock:
-        if sock.connect_ex(("127.0.0.1", 6379)) == 0:
-            return "redis://127.0.0.1:6379/14"
-    return ""
+from bench.common import (
+    bench_database_url,
+    database_recreate,
+    django_setup,
+    gunicorn,
+    production_like_env,
+    redis_url,
+    wrk,
+)
 
 
 def main() -> None:
@@ -36,22 +33,10 @@ def main() -> None:
     url = bench_database_url()
     database_recreate(url)
     redis = redis_url()
-    env = {
-        "DJANGO_DEBUG": "False",
-        "DJANGO_TESTING": "0",
-        "DJANGO_SECRET_KEY": "bench-secret-key-" + "x" * 40,
-        "DJANGO_SECURE_SSL_REDIRECT": "False",
-        "DJANGO_SESSION_COOKIE_SECURE": "False",
-        "DJANGO_EMAIL_URL": "consolemail://",
-        "STRIPE_SECRET_KEY": "sk_test_bench",
-        "STRIPE_WEBHOOK_SECRET": "whsec_bench",
-        "STRIPE_API_BASE": "http://127.0.0.1:9",
-        "PLATFORM_DOMAIN": "localhost",
-        "DJANGO_LOG_LEVEL": "WARNING",
-        "BENCH_STORE": "bench",
-        "REDIS_URL": redis,
-        "DJANGO_CONN_MAX_AGE": "600",
-    }
+    env = production_like_env(
+        BENCH_STORE="bench",
+        REDIS_URL=redis,
+    )
     django_setup(url, **env)
     from django.core.management import call_command
     from django_tenants.utils import schema_context

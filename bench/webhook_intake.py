@@ -21,8 +21,15 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import ROOT, bench_database_url, database_recreate, django_setup, gunicorn
-from bench.tenancy_overhead import redis_url
+from bench.common import (
+    ROOT,
+    bench_database_url,
+    database_recreate,
+    django_setup,
+    gunicorn,
+    production_like_env,
+    redis_url,
+)
 
 SECRET = "whsec_bench_intake"
 
@@ -55,21 +62,12 @@ def main() -> None:
     args = parser.parse_args()
     url = bench_database_url()
     database_recreate(url)
-    env = {
-        "DJANGO_DEBUG": "False",
-        "DJANGO_TESTING": "0",
-        "DJANGO_SECRET_KEY": "bench-secret-key-" + "x" * 40,
-        "DJANGO_SECURE_SSL_REDIRECT": "False",
-        "DJANGO_EMAIL_URL": "consolemail://",
-        "STRIPE_SECRET_KEY": "sk_test_bench",
-        "STRIPE_WEBHOOK_SECRET": SECRET,
-        "STRIPE_API_BASE": "http://127.0.0.1:9",
-        "PLATFORM_DOMAIN": "localhost",
-        "DJANGO_LOG_LEVEL": "WARNING",
-        "REDIS_URL": redis_url(),
-        "CELERY_BROKER_URL": (redis_url() or "memory://").replace("/14", "/13"),
-        "DJANGO_CONN_MAX_AGE": "600",
-    }
+    env = production_like_env(
+        STRIPE_WEBHOOK_SECRET=SECRET,
+        STRIPE_API_BASE="http://127.0.0.1:9",
+        REDIS_URL=redis_url(),
+        CELERY_BROKER_URL=(redis_url() or "memory://").replace("/14", "/13"),
+    )
     django_setup(url, **env)
     from django.core.management import call_command
 

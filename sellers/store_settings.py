@@ -52,7 +52,7 @@ class StoreSettingsForm(forms.Form):
         png = image_to_png(
             upload, box=(320, 96), max_bytes=LOGO_MAX_UPLOAD, label="logo image", kind="Logos"
         )
-        if len(png) > 60_000:
+        if len(png) > 24_000:  # it rides along in the cached store row on every request
             raise ValidationError(
                 "This logo is too detailed to show quickly; use a simpler or smaller image."
             )

@@ -59,7 +59,7 @@ class Store(TenantMixin):
     accent_color = models.CharField(max_length=7, default="#4f46e5")
     # A small PNG as a data: URI (re-encoded, at most 320x96 px): it travels with the
     # store row the routing cache already holds, so showing it costs no request or query.
-    logo = models.TextField(blank=True, max_length=90_000)
+    logo = models.TextField(blank=True, max_length=40_000)
     notify_on_sale = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

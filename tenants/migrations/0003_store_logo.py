@@ -12,6 +12,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="store",
             name="logo",
-            field=models.TextField(blank=True, max_length=90000),
+            field=models.TextField(blank=True, max_length=40000),
         ),
     ]
