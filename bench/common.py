@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -66,13 +65,6 @@ def percentile(values: list[float], pct: float) -> float:
     k = (len(ordered) - 1) * pct / 100
     lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def summary(values: list[float]) -> str:
-    return (
-        f"p50 {percentile(values, 50) * 1000:.1f} ms  p95 {percentile(values, 95) * 1000:.1f} ms  "
-        f"mean {statistics.mean(values) * 1000:.1f} ms"
-    )
 
 
 @contextmanager

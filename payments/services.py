@@ -429,7 +429,3 @@ def library_open(*, token: str) -> str | None:
         token_hash=token_hash(token), expires_at__gt=timezone.now()
     ).first()
     return row.email if row else None
-
-
-def current_schema() -> str:
-    return connection.schema_name

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from django.core.files.base import ContentFile
-from django.db import connection
 from django_tenants.utils import schema_context
 
 from catalog.models import Product
@@ -97,7 +96,3 @@ def purchase(store: Store, product: Product, **kwargs):
 
 def in_schema(store: Store):
     return schema_context(store.schema_name)
-
-
-def current_schema() -> str:
-    return connection.schema_name
