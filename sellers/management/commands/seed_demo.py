@@ -22,7 +22,7 @@ from payments import stripe_client
 from payments.platform.services import connected_account_for, connected_account_link
 from sellers.models import User
 from tenants.models import Store
-from tenants.services import store_create
+from tenants.services import store_create, store_update_settings
 
 ADMIN = ("admin@example.com", "demo-admin-password")
 SELLER = ("demo@example.com", "demo-seller-password")
@@ -67,9 +67,14 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         _user(*ADMIN, is_staff=True, is_superuser=True)
         seller = _user(*SELLER)
-        store = Store.objects.filter(subdomain="demo").first() or store_create(
-            owner=seller, name="Demo Books", subdomain="demo"
-        )
+        store = Store.objects.filter(subdomain="demo").first()
+        if store is None:
+            store = store_create(owner=seller, name="Demo Books", subdomain="demo")
+            store_update_settings(
+                store=store,
+                description="Practical little guides for bakers, painters and travellers. Instant PDF download.",
+                support_email="help@demo-books.example",
+            )
         connected = self._connect(store)
         store.refresh_from_db()
         with schema_context(store.schema_name):
