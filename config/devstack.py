@@ -195,7 +195,15 @@ def base_env() -> tuple[dict[str, str], Path | None]:
     datadir = None
     if not env.get("DATABASE_URL"):
         datadir = RUN / "pg"
-        base = postgres_start(datadir)
+        try:
+            base = postgres_start(datadir)
+        except (subprocess.CalledProcessError, KeyError, OSError) as exc:
+            # No private cluster possible here (no `postgres` user, a folder it cannot
+            # reach…): fall back to a server already listening locally, if any.
+            if not port_open("127.0.0.1", 5432):
+                raise
+            say(f"Could not start a private PostgreSQL ({exc}); using the one on 127.0.0.1:5432")
+            base, datadir = "postgres://postgres@127.0.0.1:5432", None
         database_ensure(base, "product_purchase")
         env["DATABASE_URL"] = f"{base}/product_purchase"
     return env, datadir
