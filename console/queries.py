@@ -11,7 +11,6 @@ Definitions, used on every page and in the CSV:
 
 from __future__ import annotations
 
-import csv
 import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
@@ -40,6 +39,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context, schema_exists
 
 from catalog.money import CURRENCIES, MoneyError, to_decimal_string
+from payments.csv_export import csv_writer, spreadsheet_safe
 from payments.fees import FeeRule, fee_rule
 from payments.platform.models import ConnectedAccount, FeeLedgerEntry, StripeEvent
 from tenants.models import Store
@@ -424,11 +424,6 @@ def monthly_fees(flt: FeeFilter, *, months: int = 12) -> list[MonthlySeries]:
     ]
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 FEES_CSV_HEADER = [
     "created_at",
     "store",
@@ -446,11 +441,6 @@ FEES_CSV_HEADER = [
 ]
 
 
-def _cell(text: str) -> str:
-    # Seller-typed text opening with = + - @ would run as a formula in a spreadsheet.
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _decimal(minor: int, currency: str) -> str:
     try:
         return to_decimal_string(minor, currency)
@@ -461,7 +451,7 @@ def _decimal(minor: int, currency: str) -> str:
 def fees_csv_rows(flt: FeeFilter) -> Iterator[str]:
     """The filtered ledger as CSV lines. Rows come from a server-side cursor in chunks
     of 2,000 tuples: memory stays flat however many rows there are."""
-    writer = csv.writer(_Echo())
+    writer = csv_writer()
     yield writer.writerow(FEES_CSV_HEADER)
     rows = (
         flt.apply(FeeLedgerEntry.objects.all())
@@ -502,11 +492,11 @@ def fees_csv_rows(flt: FeeFilter) -> Iterator[str]:
             [
                 created.isoformat(timespec="seconds"),
                 subdomain,
-                _cell(name),
+                spreadsheet_safe(name),
                 session,
                 intent,
                 uid,
-                _cell(title),
+                spreadsheet_safe(title),
                 _decimal(amount, currency),
                 _decimal(fee, currency),
                 currency.upper(),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -12,6 +11,7 @@ from django.utils import timezone
 
 from catalog.money import to_decimal_string
 
+from .csv_export import csv_writer, spreadsheet_safe
 from .models import Purchase
 
 
@@ -81,11 +81,6 @@ def sales_queryset(flt: SalesFilter) -> QuerySet[Purchase]:
     )
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 CSV_HEADER = [
     "date",
     "order",
@@ -102,7 +97,7 @@ CSV_HEADER = [
 
 def sales_csv_rows(flt: SalesFilter) -> Iterator[str]:
     """CSV lines, fetched in chunks from a server-side cursor: memory stays flat."""
-    writer = csv.writer(_Echo())
+    writer = csv_writer()
     yield writer.writerow(CSV_HEADER)
     rows = (
         flt.apply(Purchase.objects.all())
@@ -125,8 +120,8 @@ def sales_csv_rows(flt: SalesFilter) -> Iterator[str]:
             [
                 created.isoformat(timespec="seconds"),
                 uid,
-                email,
-                title,
+                spreadsheet_safe(email),
+                spreadsheet_safe(title),
                 to_decimal_string(amount, currency),
                 to_decimal_string(fee, currency),
                 to_decimal_string(amount - fee, currency),
