@@ -6,10 +6,10 @@ PY := $(VENV)/bin/python
 .PHONY: run test lint format lock bench clean
 
 run: $(VENV)/.installed ## Run the platform with a demo store on http://localhost:8000
-	$(PY) -m config.devstack run
+	$(PY) -m devtools.devstack run
 
 test: $(VENV)/.installed ## Quality gates + the whole suite on real PostgreSQL/Redis
-	$(PY) -m config.devstack test $(ARGS)
+	$(PY) -m devtools.devstack test $(ARGS)
 
 $(VENV)/.installed: requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

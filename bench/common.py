@@ -22,7 +22,7 @@ def bench_database_url() -> str:
     base = os.environ.get("DATABASE_URL")
     if not base:
         sys.path.insert(0, str(ROOT))
-        from config.devstack import RUN, postgres_start
+        from devtools.devstack import RUN, postgres_start
 
         base = postgres_start(RUN / "pg") + "/postgres"
     parts = urlsplit(base)

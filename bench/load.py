@@ -68,7 +68,7 @@ def main() -> None:
         [
             sys.executable,
             "-m",
-            "payments.stripe_standin",
+            "devtools.stripe_standin",
             "--host",
             "127.0.0.1",
             "--port",

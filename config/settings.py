@@ -140,7 +140,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache, Celery ------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if TESTING:
-    # The suite uses a Redis database of its own (see config.devstack), never the app's.
+    # The suite uses a Redis database of its own (see devtools.devstack), never the app's.
     REDIS_URL = env.str("TEST_REDIS_URL", default="")
 if env.str("DJANGO_CACHES", default=""):
     CACHES = {"default": env.cache_url("DJANGO_CACHES")}
@@ -345,7 +345,7 @@ PDF_MAX_UPLOAD_BYTES = env.int("PDF_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024
 # --- Stripe -------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
-# No key and no base: development talks to the local stand-in (payments/stripe_standin).
+# No key and no base: development talks to the local stand-in (devtools/stripe_standin).
 STRIPE_STANDIN = not STRIPE_SECRET_KEY or bool(STRIPE_API_BASE)
 if not STRIPE_SECRET_KEY:
     if not (DEBUG or TESTING):

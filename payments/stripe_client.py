@@ -2,7 +2,7 @@
 
 Everything goes through the real `stripe` library. The API base comes from settings
 (`STRIPE_API_BASE`), so tests and local development reach the stand-in server
-(payments/stripe_standin) over real HTTP. Every POST carries an idempotency key; calls
+(devtools/stripe_standin) over real HTTP. Every POST carries an idempotency key; calls
 for a store's account carry `stripe_account`. Stripe's errors become `StripeFailure`,
 whose `user_message` is safe to show.
 """

@@ -196,7 +196,7 @@ class LiveStack:
             [
                 sys.executable,
                 "-m",
-                "payments.stripe_standin",
+                "devtools.stripe_standin",
                 "--host",
                 "127.0.0.1",
                 "--port",

@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from payments.stripe_standin import serve_in_thread
+from devtools.stripe_standin import serve_in_thread
 
 SECRET = "whsec_tests_secret"
 

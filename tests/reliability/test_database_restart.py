@@ -40,7 +40,7 @@ def _pg_bindir() -> Path | None:
 
 
 class PrivatePostgres:
-    """A throwaway cluster on a free port (the approach of config/devstack.py)."""
+    """A throwaway cluster on a free port (the approach of devtools/devstack.py)."""
 
     def __init__(self, bindir: Path) -> None:
         self.bindir = bindir

@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 import pytest
 import stripe
 
-from payments.stripe_standin import StandinServer, serve_in_thread
+from devtools.stripe_standin import StandinServer, serve_in_thread
 
 SECRET = "whsec_test_secret"
 ROOT = Path(__file__).resolve().parents[2]
@@ -822,7 +822,7 @@ def test_it_runs_from_the_command_line(tmp_path: Path) -> None:
     port = free_port()
     state_file = tmp_path / "state.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "payments.stripe_standin", "--port", str(port),
+        [sys.executable, "-m", "devtools.stripe_standin", "--port", str(port),
          "--webhook-secret", SECRET, "--state-file", str(state_file), "--log-level", "WARNING"],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip

@@ -1,9 +1,9 @@
 """`make run` and `make test` on a fresh machine: start what the product needs, then run it.
 
-    python -m config.devstack run     # private PostgreSQL (if DATABASE_URL is unset), the
+    python -m devtools.devstack run     # private PostgreSQL (if DATABASE_URL is unset), the
                                       # Stripe stand-in (if STRIPE_SECRET_KEY is unset),
                                       # migrations, demo data, web server (+ Celery with Redis)
-    python -m config.devstack test    # the same services for the suite, then the quality gates
+    python -m devtools.devstack test    # the same services for the suite, then the quality gates
 
 Everything it starts lives under .run/ (git-ignored) and stops on Ctrl-C.
 """
@@ -223,7 +223,7 @@ def cmd_run() -> int:
                 [
                     PYTHON,
                     "-m",
-                    "payments.stripe_standin",
+                    "devtools.stripe_standin",
                     "--host",
                     "127.0.0.1",
                     "--port",

@@ -1,4 +1,4 @@
-"""Command line: `python -m payments.stripe_standin --port 12111 --webhook-url ...`."""
+"""Command line: `python -m devtools.stripe_standin --port 12111 --webhook-url ...`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ log = logging.getLogger("stripe_standin")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m payments.stripe_standin",
+        prog="python -m devtools.stripe_standin",
         description="Local Stripe stand-in: the real stripe library talks to it over HTTP.",
     )
     parser.add_argument("--host", default="127.0.0.1")

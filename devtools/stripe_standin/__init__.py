@@ -5,7 +5,7 @@ Connect accounts and onboarding links, Checkout Sessions with a hosted payment p
 PaymentIntents, charges, refunds, disputes, signed webhooks, idempotency keys and fault
 injection. Standard library only, so it runs without Django:
 
-    python -m payments.stripe_standin --port 12111 --webhook-url http://127.0.0.1:8000/stripe/webhook/
+    python -m devtools.stripe_standin --port 12111 --webhook-url http://127.0.0.1:8000/stripe/webhook/
 
 Tests use `serve_in_thread(...)`; see server.py for the request pipeline.
 """
