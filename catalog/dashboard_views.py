@@ -1,7 +1,8 @@
 """The seller's product pages: check access, validate a form, call one service, answer.
 
-Every view is owner-only (`store_owner_required`: anonymous → log in, another seller →
-403; a platform admin may look, read-only). Products are found by uid in this store's
+Pages are the owner's (`store_owner_or_admin_view`: anonymous → log in, another seller →
+403; a platform admin may look, read-only and audited); writes are the owner's only
+(`store_owner_required`). Products are found by uid in this store's
 schema, so another store's uid is simply not there (404).
 
 Forms with files are posted by static/js/upload.js (XMLHttpRequest, for the progress bar)
@@ -13,7 +14,6 @@ because XMLHttpRequest would follow a real redirect silently and use up the flas
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from uuid import UUID
 
 from django.contrib import messages
@@ -23,7 +23,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from tenants.decorators import store_owner_required
+from tenants.decorators import store_owner_or_admin_view, store_owner_required
 
 from .forms import ProductCreateForm, ProductEditForm, ProductFileForm
 from .hooks import product_has_sales, product_stats
@@ -58,20 +58,8 @@ _LIST_FIELDS = (
 
 
 def _writes(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """A write: POST only, and never while a platform admin is looking around read-only."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if getattr(request, "impersonating", False):
-            return render(
-                request,
-                "tenants/forbidden.html",
-                {"message": "Platform admins can look at a store's dashboard, not change it."},
-                status=403,
-            )
-        return view(request, *args, **kwargs)
-
-    return store_owner_required(require_POST(wrapper))
+    """A write: POST only, the owner only."""
+    return store_owner_required(require_POST(view))
 
 
 def _product(uid: UUID) -> Product:
@@ -92,7 +80,7 @@ def _render(request: HttpRequest, template: str, context: dict, *, status: int =
     return render(request, template, {"dash_section": "products", **context}, status=status)
 
 
-@store_owner_required
+@store_owner_or_admin_view
 def product_list(request: HttpRequest) -> HttpResponse:
     archived = request.GET.get("show") == "archived"
     products = list(
@@ -115,9 +103,9 @@ def product_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@store_owner_required
+@store_owner_or_admin_view
 def product_create_view(request: HttpRequest) -> HttpResponse:
-    if request.method == "POST" and not request.impersonating:
+    if request.method == "POST":
         form = ProductCreateForm(request.POST, request.FILES)
         if form.is_valid():
             try:
@@ -132,10 +120,10 @@ def product_create_view(request: HttpRequest) -> HttpResponse:
     return _render(request, "catalog/dashboard/product_create.html", {"form": form})
 
 
-@store_owner_required
+@store_owner_or_admin_view
 def product_edit_view(request: HttpRequest, uid: UUID) -> HttpResponse:
     product = _product(uid)
-    if request.method == "POST" and not request.impersonating:
+    if request.method == "POST":
         form = ProductEditForm(request.POST, request.FILES)
         if form.is_valid():
             try:
@@ -158,10 +146,10 @@ def product_edit_view(request: HttpRequest, uid: UUID) -> HttpResponse:
     return _render(request, "catalog/dashboard/product_edit.html", context, status=status)
 
 
-@store_owner_required
+@store_owner_or_admin_view
 def product_replace_file_view(request: HttpRequest, uid: UUID) -> HttpResponse:
     product = _product(uid)
-    if request.method == "POST" and not request.impersonating:
+    if request.method == "POST":
         form = ProductFileForm(request.POST, request.FILES)
         if form.is_valid():
             try:
@@ -179,7 +167,7 @@ def product_replace_file_view(request: HttpRequest, uid: UUID) -> HttpResponse:
     return _render(request, "catalog/dashboard/product_file.html", context, status=status)
 
 
-@store_owner_required
+@store_owner_or_admin_view
 def product_file_download_view(request: HttpRequest, uid: UUID) -> HttpResponse:
     """The seller's own current PDF, delivered like a buyer's (presigned URL or stream)."""
     product = _product(uid)

@@ -46,11 +46,17 @@ PLATFORM_NAME = env.str("PLATFORM_NAME", default="product_purchase")
 PLATFORM_PORT = env.str("PLATFORM_PORT", default="8000" if DEBUG else "")
 PLATFORM_SCHEME = env.str("PLATFORM_SCHEME", default="http" if DEBUG else "https")
 
-ALLOWED_HOSTS = env.list(
-    "DJANGO_ALLOWED_HOSTS", default=[PLATFORM_DOMAIN, f".{PLATFORM_DOMAIN}", "127.0.0.1"]
-)
-# Custom domains are verified per store; the tenant middleware refuses unknown hosts, so
-# production may set DJANGO_ALLOWED_HOSTS=* and let the domain table decide.
+# The platform's own hosts. Never `*`: a store's custom domain passes Django's host check
+# once the domain table holds it verified (tenants.middleware.VerifiedDomainHostMiddleware),
+# and any other host gets the "no such store" page.
+_PLATFORM_HOSTS = [PLATFORM_DOMAIN, f".{PLATFORM_DOMAIN}", "127.0.0.1"]
+ALLOWED_HOSTS = [h for h in env.list("DJANGO_ALLOWED_HOSTS", default=_PLATFORM_HOSTS) if h]
+ALLOWED_HOSTS = ALLOWED_HOSTS or _PLATFORM_HOSTS
+if "*" in ALLOWED_HOSTS and not DEBUG:
+    raise ImproperlyConfigured(
+        "DJANGO_ALLOWED_HOSTS must name the platform's hosts, not '*': custom domains "
+        "are let in by the domain table (see deploy/README.md)."
+    )
 
 # --- Apps ---------------------------------------------------------------------------------
 SHARED_APPS = [
@@ -88,6 +94,8 @@ STORE_TEMPLATE_SCHEMA = "store_template"
 DEFAULT_NOT_FOUND_TENANT_VIEW = "tenants.views.store_not_found"
 
 MIDDLEWARE = [
+    # Verified custom domains pass the host check; DJANGO_ALLOWED_HOSTS is the platform's.
+    "tenants.middleware.VerifiedDomainHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Outside the store routing, so the pages it answers by itself (unknown store,
     # suspended store) get the same headers as every other page.
@@ -96,6 +104,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.middleware.StoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # A session is accepted only on the hosts it belongs to (tenants.sessions).
+    "tenants.middleware.SessionHostMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -18,6 +18,7 @@ class AuditEntry(models.Model):
         STORE_RESTORE = "store.restore", "Restored a store"
         STORE_FEE = "store.fee", "Changed a store's fee"
         STORE_IMPERSONATE = "store.impersonate", "Opened a store's dashboard"
+        STORE_VIEW = "store.view", "Viewed a page of a store's dashboard"
         EVENT_RETRY = "event.retry", "Retried a webhook event"
         EVENTS_RETRY_FAILED = "events.retry_failed", "Retried all failed webhook events"
 

@@ -14,6 +14,7 @@ from django.db import transaction
 
 from payments.platform.models import ConnectedAccount, StripeEvent
 from payments.platform.services import event_retry
+from sellers.handoff import admin_view_url
 from tenants.models import Store
 from tenants.services import store_restore, store_set_fee, store_suspend
 
@@ -166,7 +167,10 @@ def console_store_set_fee(
 
 
 def console_impersonation_start(*, actor: User, store: Store) -> str:
-    """Record that an admin opens a store's dashboard (read-only) and return its URL."""
+    """Record that an admin opens a store's dashboard (read-only) and return where to go:
+    the dashboard on the store's platform subdomain, through a read-only sign-in hand-off
+    where the admin's cookie does not reach (sellers.handoff.admin_view_url). Each page
+    the admin then views is recorded too (console_store_view_record)."""
     url = f"{store.url}/dashboard/"
     with transaction.atomic():
         _audit(
@@ -177,7 +181,20 @@ def console_impersonation_start(*, actor: User, store: Store) -> str:
             before={},
             after={"url": url, "read_only": True},
         )
-    return url
+    return admin_view_url(user=actor, store=store, path="/dashboard/")
+
+
+def console_store_view_record(*, actor: User, store: Store, path: str, method: str) -> AuditEntry:
+    """One page of a store's dashboard an admin looked at (read-only): who, which, when.
+
+    Registered with tenants.hooks, which the dashboard's access decorator calls."""
+    return _audit(
+        actor=actor,
+        action=AuditEntry.Action.STORE_VIEW,
+        store_id=store.pk,
+        target=store.subdomain,
+        after={"path": path, "method": method},
+    )
 
 
 _RETRYABLE = (StripeEvent.Status.FAILED, StripeEvent.Status.PENDING)

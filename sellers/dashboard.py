@@ -9,12 +9,12 @@ from catalog.models import Product
 from catalog.money import format_amount
 from payments.dashboard_views import connection_state
 from payments.queries import sales_by_day, sales_overview, top_products
-from tenants.decorators import store_owner_required
+from tenants.decorators import store_owner_or_admin_view
 
 from .charts import bar_chart
 
 
-@store_owner_required
+@store_owner_or_admin_view
 def dashboard_home(request: HttpRequest) -> HttpResponse:
     store = request.tenant
     charts = [

@@ -12,9 +12,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from catalog.images import image_to_png
-from tenants.decorators import store_owner_required
+from tenants.decorators import store_owner_or_admin_view, store_owner_required
 from tenants.models import Domain
-from tenants.services import domain_add, domain_remove, domain_verify, store_update_settings
+from tenants.services import (
+    domain_add,
+    domain_remove,
+    domain_txt_name,
+    domain_verify,
+    store_update_settings,
+)
 
 LOGO_MAX_UPLOAD = 5 * 1024 * 1024
 SETTINGS_FIELDS = ("name", "description", "support_email", "accent_color", "notify_on_sale")
@@ -87,7 +93,7 @@ def _page(
 
 
 @require_http_methods(["GET", "POST"])
-@store_owner_required
+@store_owner_or_admin_view
 def store_settings(request: HttpRequest) -> HttpResponse:
     store = request.tenant
     initial = {
@@ -95,7 +101,7 @@ def store_settings(request: HttpRequest) -> HttpResponse:
         for f in ("name", "description", "support_email", "accent_color", "notify_on_sale")
     }
     form = StoreSettingsForm(request.POST or None, request.FILES or None, initial=initial)
-    if request.method == "POST" and not request.impersonating:
+    if request.method == "POST":
         if form.is_valid():
             changes = {f: form.cleaned_data[f] for f in SETTINGS_FIELDS}
             if form.cleaned_data["logo_remove"]:
@@ -118,8 +124,6 @@ def store_settings(request: HttpRequest) -> HttpResponse:
 def domain_create(request: HttpRequest) -> HttpResponse:
     store = request.tenant
     form = DomainForm(request.POST)
-    if request.impersonating:
-        return redirect("store_settings")
     if form.is_valid():
         try:
             domain = domain_add(store=store, hostname=form.cleaned_data["domain"])
@@ -127,7 +131,9 @@ def domain_create(request: HttpRequest) -> HttpResponse:
             form.add_error("domain", exc)
         else:
             messages.success(
-                request, f"Added {domain.domain}. Create the DNS record below, then verify."
+                request,
+                f"Added {domain.domain}. Create the two DNS records below (the TXT record "
+                f"proves the domain is yours), then verify.",
             )
             return redirect("store_settings")
     settings_form = StoreSettingsForm(
@@ -145,12 +151,18 @@ def domain_check(request: HttpRequest, pk: int) -> HttpResponse:
     domain = get_object_or_404(
         Domain.objects.select_related("tenant"), pk=pk, tenant_id=request.tenant.pk, is_custom=True
     )
-    if domain_verify(domain=domain):
+    try:
+        verified = domain_verify(domain=domain)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("store_settings")
+    if verified:
         messages.success(request, f"{domain.domain} is verified: your store answers there now.")
     else:
         messages.warning(
             request,
-            f"{domain.domain} does not point to your store yet. DNS changes can take a while; try again later.",
+            f"We did not find the TXT record {domain_txt_name(domain)} saying "
+            f"“{domain.verification_token}” yet. DNS changes can take a while; try again later.",
         )
     return redirect("store_settings")
 
@@ -158,7 +170,6 @@ def domain_check(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @store_owner_required
 def domain_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    if not request.impersonating:
-        domain_remove(store=request.tenant, domain_id=pk)
-        messages.success(request, "Domain removed.")
+    domain_remove(store=request.tenant, domain_id=pk)
+    messages.success(request, "Domain removed.")
     return redirect("store_settings")

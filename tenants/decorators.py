@@ -7,6 +7,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 
+from .hooks import admin_view_record
+from .sessions import admin_view_allowed
+
 
 def main_site_url(path: str) -> str:
     port = f":{settings.PLATFORM_PORT}" if settings.PLATFORM_PORT else ""
@@ -21,6 +24,8 @@ def login_url_for(request: HttpRequest) -> str:
 
 
 def is_store_owner(request: HttpRequest) -> bool:
+    """The signed-in user owns the store of this host (in a session this host accepts:
+    tenants.middleware.SessionHostMiddleware has set any other aside)."""
     store = getattr(request, "tenant", None)
     user = request.user
     return bool(
@@ -31,10 +36,35 @@ def is_store_owner(request: HttpRequest) -> bool:
     )
 
 
-def store_owner_required(view):
-    """Owner only: anonymous → the login page, anyone else → 403.
+def _refused(request: HttpRequest, message: str) -> HttpResponse:
+    return render(request, "tenants/forbidden.html", {"message": message}, status=403)
 
-    Platform admins may look at a store's dashboard read-only (GET) — the console logs it.
+
+def store_owner_required(view):
+    """Owner only: anonymous → the sign-in hand-off, anyone else → 403.
+
+    Every write on a store's dashboard is behind this decorator, so platform admins never
+    reach one: their read-only look is `store_owner_or_admin_view`.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return HttpResponseRedirect(login_url_for(request))
+        if not is_store_owner(request):
+            return _refused(request, "This dashboard belongs to another seller.")
+        request.impersonating = False
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def store_owner_or_admin_view(view):
+    """The owner; or, for GET and HEAD only, a platform admin looking read-only.
+
+    Each page an admin opens is written to the audit log (tenants.hooks) before the view
+    runs; when it cannot be recorded, the admin is refused. `request.impersonating` tells
+    the templates to hide the buttons that would change something.
     """
 
     @wraps(view)
@@ -44,15 +74,16 @@ def store_owner_required(view):
         if is_store_owner(request):
             request.impersonating = False
             return view(request, *args, **kwargs)
-        if request.user.is_superuser and request.method in ("GET", "HEAD"):
-            request.impersonating = True
-            return view(request, *args, **kwargs)
-        return render(
-            request,
-            "tenants/forbidden.html",
-            {"message": "This dashboard belongs to another seller."},
-            status=403,
-        )
+        if not admin_view_allowed(request):
+            return _refused(request, "This dashboard belongs to another seller.")
+        if request.method not in ("GET", "HEAD"):
+            return _refused(
+                request, "Platform admins can look at a store's dashboard, not change it."
+            )
+        if not admin_view_record(actor=request.user, store=request.tenant, request=request):
+            return _refused(request, "This visit cannot be recorded right now, so it is refused.")
+        request.impersonating = True
+        return view(request, *args, **kwargs)
 
     return wrapper
 

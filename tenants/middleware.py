@@ -1,15 +1,22 @@
 from __future__ import annotations
 
+import logging
+from importlib import import_module
+
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
+from django.http.request import split_domain_port, validate_host
 from django.urls import set_urlconf
 from django_tenants.middleware.main import TenantMainMiddleware
 
 from .models import Store
 from .routing import store_for_host
+from .sessions import host_of, is_platform_host, session_accepted
 from .views import store_not_found, store_unavailable
+
+logger = logging.getLogger(__name__)
 
 
 def public_tenant() -> Store:
@@ -19,6 +26,44 @@ def public_tenant() -> Store:
         name=settings.PLATFORM_NAME,
         subdomain="",
     )
+
+
+def _raw_host(request: HttpRequest) -> str:
+    """The Host the client sent, as Django's own get_host() reads it."""
+    meta = request.META
+    if settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in meta:
+        return meta["HTTP_X_FORWARDED_HOST"]
+    if "HTTP_HOST" in meta:
+        return meta["HTTP_HOST"]
+    return str(meta.get("SERVER_NAME", ""))
+
+
+class VerifiedDomainHostMiddleware:
+    """Let a store's verified custom domain through Django's host check.
+
+    DJANGO_ALLOWED_HOSTS names the platform's own hosts (the main domain and
+    `.PLATFORM_DOMAIN`), never `*`. A custom domain is allowed when the domain table
+    holds it verified — looked up through the routing cache, as the store middleware will
+    do next. Any other host fails Django's check (DisallowedHost) and gets the store
+    middleware's "no such store" page. First in MIDDLEWARE: the security middleware
+    already asks for the host.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        raw = _raw_host(request)
+        domain, _port = split_domain_port(raw)
+        if (
+            domain
+            and not is_platform_host(domain)
+            and not validate_host(domain, settings.ALLOWED_HOSTS)
+            and store_for_host(domain) is not None
+        ):
+            # Only verified custom domains route (tenants.routing): this host is one.
+            request.get_host = lambda: raw
+        return self.get_response(request)
 
 
 class StoreMiddleware(TenantMainMiddleware):
@@ -87,4 +132,26 @@ class StoreStatusMiddleware:
             and not request.path.startswith(_SUSPENDED_ALLOWED)
         ):
             return store_unavailable(request)
+        return self.get_response(request)
+
+
+class SessionHostMiddleware:
+    """Set aside a session this host must not accept (tenants.sessions): a store session
+    replayed on another host, or the platform's session on a custom domain.
+
+    Runs after SessionMiddleware and before authentication reads the session. The request
+    then goes on as an anonymous visitor's with an empty session; the session it carried
+    is left untouched for the host it belongs to.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.session_store = import_module(settings.SESSION_ENGINE).SessionStore
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if settings.SESSION_COOKIE_NAME in request.COOKIES and not session_accepted(request):
+            logger.warning(
+                "Session refused on %s: it belongs to another host.", host_of(request)[:255]
+            )
+            request.session = self.session_store()
         return self.get_response(request)

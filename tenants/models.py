@@ -101,11 +101,31 @@ class Store(TenantMixin):
 
 
 class Domain(DomainMixin):
-    """A host name that routes to a store: its subdomain, and custom domains."""
+    """A host name that routes to a store: its subdomain, and custom domains.
 
+    A custom domain is a claim until its store proves it owns the name (a DNS TXT record
+    with the claim's token, tenants.services.domain_verify). Several stores may claim one
+    name — a claim blocks nobody and is seen by nobody else — and the first to verify it
+    holds it: among verified and platform rows a host is unique.
+    """
+
+    # Not unique by itself (DomainMixin's is): pending claims may share a name.
+    domain = models.CharField(max_length=253, db_index=True)
     is_custom = models.BooleanField(default=False)
     verified_at = models.DateTimeField(null=True, blank=True)
+    # What the TXT record `_product-purchase.<domain>` must say; one per claim.
+    verification_token = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["domain"],
+                condition=models.Q(is_custom=False) | models.Q(verified_at__isnull=False),
+                name="domain_routes_to_one_store",
+            ),
+            models.UniqueConstraint(fields=["domain", "tenant"], name="domain_one_claim_per_store"),
+        ]
 
     def __str__(self) -> str:
         return self.domain

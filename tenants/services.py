@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-import socket
+import secrets
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -14,6 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from .models import Domain, Store, new_schema_name
+from .routing import hosts_forget
 from .validators import validate_subdomain
 
 
@@ -130,38 +131,84 @@ def domain_normalise(raw: str) -> str:
     return host
 
 
+# The TXT record that proves a store owns a custom domain: `_product-purchase.<domain>`
+# saying the claim's token.
+TXT_LABEL = "_product-purchase"
+
+
+def domain_txt_name(domain: Domain) -> str:
+    return f"{TXT_LABEL}.{domain.domain}"
+
+
 def domain_add(*, store: Store, hostname: str) -> Domain:
+    """Claim a custom domain for `store`. Another store's pending claim on the same name
+    neither blocks this one nor shows: only a verified domain is taken."""
     host = domain_normalise(hostname)
-    if Domain.objects.filter(domain=host).exists():
+    if (
+        Domain.objects.filter(domain=host)
+        .exclude(is_custom=True, verified_at__isnull=True)
+        .exists()
+    ):
         raise ValidationError(f"{host} is already connected to a store.")
+    if Domain.objects.filter(tenant=store, domain=host).exists():
+        raise ValidationError(f"You have already added {host}; add its DNS record, then verify.")
     if Domain.objects.filter(tenant=store, is_custom=True).count() >= 5:
         raise ValidationError("A store can have at most 5 custom domains.")
     try:
         with transaction.atomic():
             return Domain.objects.create(
-                domain=host, tenant=store, is_primary=False, is_custom=True
+                domain=host,
+                tenant=store,
+                is_primary=False,
+                is_custom=True,
+                verification_token=f"pp-verify-{secrets.token_urlsafe(24)}",
             )
     except IntegrityError as exc:
         raise ValidationError(f"{host} is already connected to a store.") from exc
 
 
-def _addresses(host: str, resolver: Callable) -> set[str]:
+TxtLookup = Callable[[str], list[str]]
+
+
+def dns_txt(name: str) -> list[str]:
+    """The TXT strings published at `name` (none when it has none or DNS fails)."""
+    import dns.exception
+    import dns.resolver
+
     try:
-        return {info[4][0] for info in resolver(host, None)}
-    except (OSError, UnicodeError):
-        return set()
+        answer = dns.resolver.resolve(name, "TXT", lifetime=5.0)
+    except dns.exception.DNSException:
+        return []
+    return [b"".join(record.strings).decode("utf-8", "replace") for record in answer]
 
 
-def domain_verify(*, domain: Domain, resolver: Callable = socket.getaddrinfo) -> bool:
-    """Active once the domain resolves to the same addresses as the store's own host."""
-    found = _addresses(domain.domain, resolver)
-    expected = _addresses(domain.tenant.host, resolver)
-    if not found or not (found & expected):
+def domain_verify(*, domain: Domain, txt_lookup: TxtLookup | None = None) -> bool:
+    """Verified once `_product-purchase.<domain>` has a TXT record with this claim's token.
+
+    Whoever verifies first holds the name: a later claim by another store raises
+    ValidationError (the name then routes to the first store, as anyone can see).
+    """
+    if domain.verified_at:
+        return True
+    if not domain.verification_token:
         return False
-    if not domain.verified_at:
-        domain.verified_at = timezone.now()
-        domain.save(update_fields=["verified_at"])
-    return True
+    try:
+        records = (txt_lookup or dns_txt)(domain_txt_name(domain))
+    except (OSError, UnicodeError):
+        records = []
+    if domain.verification_token not in [r.strip() for r in records]:
+        return False
+    try:
+        with transaction.atomic():
+            updated = Domain.objects.filter(pk=domain.pk, verified_at__isnull=True).update(
+                verified_at=timezone.now()
+            )
+    except IntegrityError as exc:
+        raise ValidationError(f"{domain.domain} is already connected to another store.") from exc
+    domain.refresh_from_db()
+    # .update() sends no signal: forget what routing may have cached for this host.
+    hosts_forget([domain.domain])
+    return bool(updated or domain.verified_at)
 
 
 def domain_remove(*, store: Store, domain_id: int) -> None:

@@ -50,4 +50,5 @@ def test_a_forged_token_is_refused(alice_store):
 
 def test_the_handoff_only_goes_to_stores_of_this_platform(alice):
     response = main_client(alice).get("/accounts/handoff/?next=https://evil.example.org/dashboard/")
-    assert response.status_code == 400
+    assert response.status_code == 403 and "Location" not in response
+    assert "not one of your stores" in response.content.decode()
