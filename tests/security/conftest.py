@@ -125,13 +125,41 @@ def _variants(values: list[str]) -> list[bytes]:
     return sorted(out)
 
 
-def handoff_token_for(user, store: Store) -> str:
+def handoff_token_for(user, store: Store, host: str = "") -> str:
     """A real hand-off token, issued by the main domain as it would be to the user."""
     response = main_client(user).get(
-        "/accounts/handoff/", {"next": f"http://{store.host}/dashboard/"}
+        "/accounts/handoff/", {"next": f"http://{host or store.host}/dashboard/"}
     )
     assert response.status_code == 302, response
     return parse_qs(urlsplit(response["Location"]).query)["token"][0]
+
+
+def verified_domain(store: Store, host: str) -> Domain:
+    """A custom domain the store has proved its own (its TXT record published)."""
+    from tenants.services import domain_verify
+
+    domain = domain_add(store=store, hostname=host)
+    assert domain_verify(domain=domain, txt_lookup=lambda name: [domain.verification_token])
+    return domain
+
+
+def hand_off(main, host: str, path: str = "/dashboard/"):
+    """Follow the store page → main domain → store page sign-in hand-off as a browser
+    does, with `main` the user's browser on the main domain; returns the store browser."""
+    from django.test import Client
+
+    browser = Client(HTTP_HOST=host)
+    first = browser.get(path)
+    assert first.status_code == 302
+    start = urlsplit(first["Location"])
+    assert start.path == "/accounts/handoff/"
+    handed = main.get(f"{start.path}?{start.query}")
+    assert handed.status_code == 302, handed.content[:300]
+    target = urlsplit(handed["Location"])
+    assert (target.hostname, target.path) == (host, "/auth/handoff/")
+    finish = browser.get(f"{target.path}?{target.query}")
+    assert (finish.status_code, finish["Location"]) == (302, path)
+    return browser
 
 
 def build_alice_world(store: Store, owner) -> AliceWorld:

@@ -15,6 +15,13 @@ Who asks, and where:
 - on Alice's host: the same three, with the identifiers that are Alice's to keep (dashboard
   routes with her real ids, her draft's slug, forged variants of the bearer tokens).
 
+And in three places (PLACES): the stores' platform subdomains with the platform's session
+(production, where the main domain's cookie reaches the subdomains); the subdomains with
+sessions opened by the sign-in hand-off (development, and any host the cookie does not
+reach); and the stores' verified custom domains — hosts whose DNS their seller controls —
+with hand-off sessions. A hand-off session belongs to its host: carried to Alice's host,
+Mallory's is an anonymous visitor's.
+
 Alice herself, with the very same identifiers, reaches every route
 (`test_alice_reaches_every_route_with_the_same_identifiers`): the refusals in the matrix are
 refusals, not typos.
@@ -36,7 +43,7 @@ from tenants.decorators import main_site_url
 from tests.catalog.pdfs import good_pdf, upload
 from tests.conftest import main_client, store_client
 
-from .conftest import BOB, AliceWorld
+from .conftest import BOB, AliceWorld, hand_off, verified_domain
 
 TENANT_URLCONF = "config.urls_tenants"
 PUBLIC_URLCONF = "config.urls_public"
@@ -267,17 +274,51 @@ def is_login_redirect(answer: Answer) -> bool:
     return answer.status == 302 and answer.location.startswith(main_site_url("/accounts/handoff/"))
 
 
-def client_for(who, store, world: AliceWorld) -> Client:
+SUBDOMAIN, SUBDOMAIN_HANDOFF, CUSTOM_DOMAIN = "subdomain", "subdomain-handoff", "custom-domain"
+PLACES = [SUBDOMAIN, SUBDOMAIN_HANDOFF, CUSTOM_DOMAIN]
+MALLORY_DOMAIN = "mallory-domain.example"
+
+
+def host_for(place: str, store, world: AliceWorld) -> str:
+    """The host `store` is visited on in this place (verifying its custom domain)."""
+    if place != CUSTOM_DOMAIN:
+        return store.host
+    if store.pk == world.store.pk:
+        from tenants.services import domain_verify
+
+        domain = world.domain
+        assert domain_verify(domain=domain, txt_lookup=lambda name: [domain.verification_token])
+        return domain.domain
+    from tenants.models import Domain
+
+    if not Domain.objects.filter(domain=MALLORY_DOMAIN, verified_at__isnull=False).exists():
+        verified_domain(store, MALLORY_DOMAIN)
+    return MALLORY_DOMAIN
+
+
+def client_for(who, store, world: AliceWorld, place: str = SUBDOMAIN) -> Client:
+    host = host_for(place, store, world)
     if who == "bob":
         # Bob opened his library on Alice's store: he carries her cookies and his links.
         client = Client()
+        alice_host = host_for(place, world.store, world)
         assert (
-            client.get(f"/library/{world.library_token}/", HTTP_HOST=world.store.host).status_code
-            == 200
+            client.get(f"/library/{world.library_token}/", HTTP_HOST=alice_host).status_code == 200
         )
-        client.defaults["HTTP_HOST"] = store.host
+        client.defaults["HTTP_HOST"] = host
         return client
-    return store_client(store, who)
+    if who is None:
+        return Client(HTTP_HOST=host)
+    if place == SUBDOMAIN:
+        return store_client(store, who) if host == store.host else Client(HTTP_HOST=host)
+    # Mallory signs in on her own store's host through the hand-off, then carries that
+    # browser (its cookies) to `host`.
+    from tenants.models import Store
+
+    own = Store.objects.get(owner=who)
+    client = hand_off(main_client(who), host_for(place, own, world))
+    client.defaults["HTTP_HOST"] = host
+    return client
 
 
 def _ordered_keys() -> list[str]:
@@ -292,7 +333,9 @@ def on_mallorys_host(
 ) -> list[str]:
     """What is wrong with this answer, to a request made on Mallory's host."""
     problems = []
-    if answer.location and world.store.host in answer.location:
+    if answer.location and any(
+        host in answer.location for host in (world.store.host, world.domain.domain)
+    ):
         problems.append("sends the visitor to Alice's store")
     if route.kind == OWNER and not mallory:
         # 405: a GET to an action is turned away before anything runs.
@@ -333,10 +376,13 @@ def run_matrix(client: Client, world: AliceWorld, *, own_host: bool, mallory: bo
     return problems
 
 
+@pytest.mark.parametrize("place", PLACES)
 @pytest.mark.parametrize("actor", ACTORS)
-def test_on_mallorys_host_nothing_of_alices_is_found(actor, world, mallory, mallory_store, standin):
+def test_on_mallorys_host_nothing_of_alices_is_found(
+    actor, place, world, mallory, mallory_store, standin
+):
     who = {"anonymous": None, "bob": "bob", "mallory": mallory}[actor]
-    client = client_for(who, mallory_store, world)
+    client = client_for(who, mallory_store, world, place)
     before = world.snapshot()
     mail.outbox.clear()
     problems = run_matrix(client, world, own_host=False, mallory=who is mallory)
@@ -347,13 +393,18 @@ def test_on_mallorys_host_nothing_of_alices_is_found(actor, world, mallory, mall
         assert "_auth_user_id" not in client.session, "Alice's hand-off token logged someone in"
 
 
+@pytest.mark.parametrize("place", PLACES)
 @pytest.mark.parametrize("actor", ACTORS)
-def test_on_alices_host_strangers_get_her_shop_window_only(actor, world, mallory, standin):
+def test_on_alices_host_strangers_get_her_shop_window_only(
+    actor, place, world, mallory, mallory_store, standin
+):
     who = {"anonymous": None, "bob": "bob", "mallory": mallory}[actor]
-    client = client_for(who, world.store, world)
+    client = client_for(who, world.store, world, place)
     before = world.snapshot()
     mail.outbox.clear()
-    problems = run_matrix(client, world, own_host=True, mallory=who is mallory)
+    # Mallory's hand-off session stays on her host: here she is an anonymous visitor.
+    signed_in_here = who is mallory and place == SUBDOMAIN
+    problems = run_matrix(client, world, own_host=True, mallory=signed_in_here)
     assert not problems, "\n".join(problems)
     assert world.snapshot() == before
     # Asking for Bob's library link on Alice's store mails Bob, and only Bob.
@@ -362,10 +413,17 @@ def test_on_alices_host_strangers_get_her_shop_window_only(actor, world, mallory
         assert "_auth_user_id" not in client.session
 
 
-def test_alice_reaches_every_route_with_the_same_identifiers(world, standin):
+@pytest.mark.parametrize("place", PLACES)
+def test_alice_reaches_every_route_with_the_same_identifiers(place, world, standin):
     """The positive control: every identifier the matrix uses is real, on Alice's host, so
-    the refusals above are refusals and not typos."""
+    the refusals above are refusals and not typos — in every place, her custom domain
+    and her hand-off sessions included."""
+    from .conftest import handoff_token_for
+
     problems: list[str] = []
+    host = host_for(place, world.store, world)
+    if host != world.store.host:
+        world.handoff_token = handoff_token_for(world.owner, world.store, host=host)
 
     def reached(answer: Answer) -> bool:
         return (
@@ -374,7 +432,7 @@ def test_alice_reaches_every_route_with_the_same_identifiers(world, standin):
 
     # Links first, as whoever holds them (a fresh browser each: the hand-off logs in).
     for key in (k for k in _ordered_keys() if ROUTES[k].kind != OWNER):
-        client = Client(HTTP_HOST=world.store.host)
+        client = Client(HTTP_HOST=host)
         answer = ask(client, world, key, "GET", own_host=False)
         if answer.status == 405:
             answer = ask(client, world, key, "POST", own_host=False)
@@ -394,8 +452,13 @@ def test_alice_reaches_every_route_with_the_same_identifiers(world, standin):
             problems.append(f"{answer}: the hand-off did not sign Alice in")
 
     # Then the dashboard as Alice: pages, then actions (deleting is refused: there is a sale).
-    owner = store_client(world.store, world.owner)
+    if place == SUBDOMAIN:
+        owner = store_client(world.store, world.owner)
+    else:
+        owner = hand_off(main_client(world.owner), host)
     owner_keys = [k for k in _ordered_keys() if ROUTES[k].kind == OWNER]
+    # Removing her domain last: on her custom domain, nothing answers after it.
+    owner_keys.sort(key=lambda k: k == "store_domain_delete")
     for method in ("GET", "POST"):
         for key in owner_keys:
             answer = ask(owner, world, key, method, own_host=False)
@@ -514,4 +577,4 @@ def test_mallory_gets_no_hand_off_token_for_alices_store(world, mallory):
         "/accounts/handoff/", {"next": f"http://{world.store.host}/dashboard/"}
     )
     assert response.status_code == 403 and "Location" not in response
-    assert b"token" not in response.content
+    assert b"token=" not in response.content
