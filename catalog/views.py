@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.views.decorators.cache import cache_control
+from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
+
+from tenants.decorators import is_store_owner
 
 from .models import Product
 from .storage import private_storage
@@ -25,15 +27,22 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_safe
-@cache_control(public=True, max_age=31_536_000, immutable=True)
 def cover(request: HttpRequest, key: str) -> HttpResponse:
-    """Covers are public and immutable: a new cover gets a new name, hence a new URL.
+    """A published product's cover is public and immutable: a new cover gets a new name,
+    hence a new URL. A draft's or an archived product's is its owner's only (the
+    dashboard shows it), never cached by anyone else.
 
     The lookup runs in this store's schema, so only this store's covers are found; the
     key is a UUID, so nothing but "covers/<uuid>.png" can reach the storage.
     """
     name = f"covers/{key}.png"
-    if not Product.objects.filter(cover=name, cover_state=Product.CoverState.READY).exists():
+    status = (
+        Product.objects.filter(cover=name, cover_state=Product.CoverState.READY)
+        .values_list("status", flat=True)
+        .first()
+    )
+    published = status == Product.Status.PUBLISHED
+    if status is None or not (published or is_store_owner(request)):
         raise Http404("No such cover.")
     try:
         handle = private_storage().open(name, "rb")
@@ -41,6 +50,10 @@ def cover(request: HttpRequest, key: str) -> HttpResponse:
         raise Http404("No such cover.") from None
     response = FileResponse(handle, content_type="image/png")
     response["X-Content-Type-Options"] = "nosniff"
+    if published:
+        patch_cache_control(response, public=True, max_age=31_536_000, immutable=True)
+    else:
+        patch_cache_control(response, private=True, no_store=True)
     return response
 
 

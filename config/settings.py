@@ -232,6 +232,7 @@ ACCOUNT_RATE_LIMITS = {
     "reset_password": "20/m/ip,5/m/key",
 }
 ACCOUNT_ADAPTER = "sellers.adapters.AccountAdapter"
+ACCOUNT_FORMS = {"signup": "sellers.forms.SignupForm"}
 ACCOUNT_EMAIL_SUBJECT_PREFIX = env.str("DJANGO_EMAIL_SUBJECT_PREFIX", default="[product_purchase] ")
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = PLATFORM_SCHEME
 LOGIN_URL = "account_login"

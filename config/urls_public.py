@@ -18,5 +18,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("sellers.urls")),
     path("console/", include("console.urls")),
+    # Before the admin's own: admins sign in through allauth's page and its rate limits.
+    path("admin/login/", seller_views.admin_login, name="admin_login"),
     path("admin/", admin.site.urls),
 ]

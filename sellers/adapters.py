@@ -3,7 +3,11 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core import context as allauth_context
 from django.conf import settings
+from django.contrib.sites.shortcuts import get_current_site
+
+from .services import account_email_queue
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -19,3 +23,11 @@ class AccountAdapter(DefaultAccountAdapter):
             ):
                 return True
         return super().is_safe_url(url)
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        # allauth's own send_mail, except that a worker sends the message (allauth's
+        # documented way to send mail asynchronously is overriding this method).
+        request = allauth_context.request
+        ctx = {"request": request, "email": email, "current_site": get_current_site(request)}
+        ctx.update(context)
+        account_email_queue(message=self.render_mail(template_prefix, email, ctx))

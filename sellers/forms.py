@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 
 from tenants.services import subdomain_available
@@ -33,3 +35,17 @@ class StoreCreateForm(forms.Form):
         if not subdomain_available(sub):
             raise ValidationError("“%(sub)s” is already taken.", params={"sub": sub})
         return sub
+
+
+class SignupForm(AllauthSignupForm):
+    """Sign-up does the same work whether the address has an account or not.
+
+    With ACCOUNT_PREVENT_ENUMERATION both answer "check your email"; the costly part of a
+    new account is hashing its password, so an address that already has an account gets
+    its password hashed too (and thrown away). Both queue one email.
+    """
+
+    def try_save(self, request):
+        if self.account_already_exists:
+            make_password(self.cleaned_data.get("password1"))
+        return super().try_save(request)

@@ -476,6 +476,7 @@ PUBLIC_ROUTES: dict[str, Fill] = {
     "healthz": _none,
     "stripe_webhook": _none,
     "handoff_start": _none,
+    "admin_login": _none,
     "sellers:home": _none,
     "sellers:store_create": _none,
     "console:stores": _none,
