@@ -249,6 +249,13 @@ SESSION_COOKIE_DOMAIN = (
     )
     or None
 )
+if SESSION_COOKIE_DOMAIN and SESSION_COOKIE_DOMAIN.lower().lstrip(".") != PLATFORM_DOMAIN:
+    # A wider cookie domain would carry the platform's session to hosts it does not serve
+    # (a seller's custom domain under the same parent, say).
+    raise ImproperlyConfigured(
+        f"DJANGO_SESSION_COOKIE_DOMAIN must be .{PLATFORM_DOMAIN} (the platform's own "
+        "domain and its store subdomains) or empty."
+    )
 CSRF_COOKIE_DOMAIN = SESSION_COOKIE_DOMAIN
 SESSION_COOKIE_HTTPONLY = env.bool("DJANGO_SESSION_COOKIE_HTTPONLY", default=True)
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)

@@ -188,3 +188,29 @@ def test_production_starts_with_every_secret_set():
     """The control for the test above: the same environment, complete, starts."""
     result = run(["-c", "import django; django.setup()"], production_env())
     assert result.returncode == 0, result.stderr
+
+
+def test_production_refuses_allowed_hosts_star(db):
+    """Custom domains do not need `*`: the domain table lets verified ones in."""
+    result = run(["manage.py", "check"], production_env(DJANGO_ALLOWED_HOSTS="*"))
+    assert result.returncode != 0
+    assert "must name the platform's hosts" in result.stderr
+
+
+def test_a_session_cookie_domain_wider_than_the_platform_is_refused(db):
+    result = run(
+        ["manage.py", "check"],
+        production_env(
+            PLATFORM_DOMAIN="shop.example.com", DJANGO_SESSION_COOKIE_DOMAIN=".example.com"
+        ),
+    )
+    assert result.returncode != 0
+    assert "DJANGO_SESSION_COOKIE_DOMAIN must be .shop.example.com" in result.stderr
+
+
+def test_the_shipped_configuration_never_allows_every_host():
+    for name in ("docker-compose.yml", ".env.example"):
+        text = (BASE_DIR / name).read_text()
+        lines = [line for line in text.splitlines() if "DJANGO_ALLOWED_HOSTS" in line]
+        assert lines, name
+        assert not any("*" in line.split("#")[0] for line in lines), (name, lines)
