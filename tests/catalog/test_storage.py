@@ -189,7 +189,8 @@ def test_on_s3_covers_are_served_from_the_bucket(
         create()
     with schema_context(alice_store.schema_name):
         product = Product.objects.get()
-    response = store_client(alice_store).get(product.cover_url)
+    # A new product is a draft: its cover is its owner's to see.
+    response = store_client(alice_store, alice_store.owner).get(product.cover_url)
     assert response.status_code == 200
     assert b"".join(response.streaming_content).startswith(b"\x89PNG")
 
