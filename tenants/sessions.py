@@ -27,6 +27,7 @@ BOUND_HOST_KEY = "_store_host"
 BOUND_STORE_KEY = "_store_schema"
 # The schema of the one store a superuser opened read-only from the console.
 ADMIN_VIEW_KEY = "_store_admin_view"
+ADMIN_VIEW_SECONDS = 3600
 
 
 def host_of(request: HttpRequest) -> str:
@@ -54,6 +55,8 @@ def session_bind(request: HttpRequest, *, schema_name: str, admin_view: bool = F
     request.session[BOUND_STORE_KEY] = schema_name
     if admin_view:
         request.session[ADMIN_VIEW_KEY] = schema_name
+        # A look, not a stay: the read-only session ends after an hour.
+        request.session.set_expiry(ADMIN_VIEW_SECONDS)
 
 
 def session_is_bound(request: HttpRequest) -> bool:

@@ -179,6 +179,7 @@ def test_the_admins_read_only_session_opens_one_store_only(olivia, alice_store, 
     assert list(
         AuditEntry.objects.filter(action="store.view").values_list("after__path", flat=True)
     ) == ["/dashboard/sales/"]
+    assert browser.session.get_expiry_age() == 3600  # a look, not a stay
 
 
 def test_a_read_only_token_never_opens_a_custom_domain(olivia, alice_store, alice_domain):
