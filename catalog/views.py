@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
-from .models import Product
+from .models import Product, cover_sized_name
 from .storage import private_storage
 
 
@@ -40,6 +40,24 @@ def cover(request: HttpRequest, key: str) -> HttpResponse:
     except FileNotFoundError:
         raise Http404("No such cover.") from None
     response = FileResponse(handle, content_type="image/png")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_safe
+@cache_control(public=True, max_age=31_536_000, immutable=True)
+def cover_sized(request: HttpRequest, key: str, width: int) -> HttpResponse:
+    """A cover's WebP copy at one of the widths the cover task made (see `cover`)."""
+    cover = f"covers/{key}.png"
+    if not Product.objects.filter(
+        cover=cover, cover_state=Product.CoverState.READY, cover_widths__contains=[width]
+    ).exists():
+        raise Http404("No such cover.")
+    try:
+        handle = private_storage().open(cover_sized_name(cover, width), "rb")
+    except FileNotFoundError:
+        raise Http404("No such cover.") from None
+    response = FileResponse(handle, content_type="image/webp")
     response["X-Content-Type-Options"] = "nosniff"
     return response
 
