@@ -73,6 +73,7 @@ def download_name(uploaded: str, *, fallback: str) -> str:
     return f"{stem}.pdf"
 
 
+_BLOCK_TAGS = re.compile(r"</?(?:p|h[1-6]|li|ul|ol|pre|blockquote|table|tr|td|th|br|hr)\b[^>]*>")
 _TAGS = re.compile(r"<[^>]*>")
 
 
@@ -83,7 +84,7 @@ def summary_text(text: str, *, limit: int = 160) -> str:
     never reaches the summary; entities are decoded (the template escapes the result
     again). Cut at a word boundary with an ellipsis when longer than `limit`.
     """
-    plain = html.unescape(_TAGS.sub(" ", markdown_html(text)))
+    plain = html.unescape(_TAGS.sub("", _BLOCK_TAGS.sub(" ", markdown_html(text))))
     plain = clean_line(plain)
     if len(plain) <= limit:
         return plain
