@@ -49,6 +49,8 @@ def cover(request: HttpRequest, key: str) -> HttpResponse:
 def cover_sized(request: HttpRequest, key: str, width: int) -> HttpResponse:
     """A cover's WebP copy at one of the widths the cover task made (see `cover`)."""
     cover = f"covers/{key}.png"
+    if not 0 < width < 32_768:  # the column is smallint: never ask PostgreSQL for more
+        raise Http404("No such cover.")
     if not Product.objects.filter(
         cover=cover, cover_state=Product.CoverState.READY, cover_widths__contains=[width]
     ).exists():

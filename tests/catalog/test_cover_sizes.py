@@ -154,6 +154,8 @@ def test_pages_offer_the_copies_and_the_store_serves_them_as_webp(
     # A width that was not made, or a key that is not a cover: nothing.
     assert client.get(f"/covers/{product.cover_key}-100.webp").status_code == 404
     assert client.get(f"/covers/{product.uid}-280.webp").status_code == 404
+    for width in (0, 32_768, 10**30):  # out of the column's range: 404, not a database error
+        assert client.get(f"/covers/{product.cover_key}-{width}.webp").status_code == 404
 
 
 def test_mallorys_store_never_serves_alices_copies(
