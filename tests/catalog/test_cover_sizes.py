@@ -168,3 +168,25 @@ def test_mallorys_store_never_serves_alices_copies(
     url = f"/covers/{product.cover_key}-280.webp"
     assert store_client(alice_charging).get(url).status_code == 200
     assert store_client(mallory_store).get(url).status_code == 404
+
+
+def test_covers_made_before_the_copies_get_them_from_the_cover_sizes_command(
+    alice_store, mallory_store, media_root
+):
+    from django.core.files.base import ContentFile
+    from django.core.management import call_command
+
+    products = {}
+    for store in (alice_store, mallory_store):
+        with schema_context(store.schema_name):
+            product = create(title=f"Guide of {store.subdomain}", file=None)
+            name = private_storage().save("covers/old.png", ContentFile(image_bytes()))
+            Product.objects.filter(pk=product.pk).update(
+                cover=name, cover_state=Product.CoverState.READY
+            )
+            products[store.schema_name] = product.pk
+    call_command("cover_sizes", verbosity=0)
+    for schema, pk in products.items():
+        with schema_context(schema):
+            assert Product.objects.get(pk=pk).cover_widths == [280, 300]
+    assert len([f for f in stored_files(media_root) if f.endswith(".webp")]) == 4
