@@ -49,6 +49,7 @@ _LIST_FIELDS = (
     "status",
     "cover",
     "cover_state",
+    "cover_widths",
     "page_count",
     "file_size",
     "file",

@@ -57,3 +57,23 @@ def image_to_png(
     finally:
         file.seek(0)
     return out.getvalue()
+
+
+def png_to_webp_widths(png: bytes, *, widths: tuple[int, ...]) -> dict[int, bytes]:
+    """Sized WebP copies of a cover we stored ourselves (already a clean PNG).
+
+    One copy per width narrower than the image, plus one at the image's own width, so a
+    srcset always has a full-size entry; never scaled up. Keys are the actual widths.
+    """
+    with Image.open(io.BytesIO(png)) as image:
+        image.load()
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+        sizes = sorted({w for w in widths if w < image.width} | {image.width})
+        copies: dict[int, bytes] = {}
+        for width in sizes:
+            height = max(1, round(image.height * width / image.width))
+            sized = image if width == image.width else image.resize((width, height), Image.LANCZOS)
+            out = io.BytesIO()
+            sized.save(out, format="WEBP", quality=80, method=4)
+            copies[width] = out.getvalue()
+    return copies

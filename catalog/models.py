@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import uuid
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.urls import reverse
 
 from .money import CURRENCY_CHOICES, format_amount, to_decimal_string
-from .rendering import markdown_html
+from .rendering import markdown_html, summary_text
 
 # What a storefront card needs; the description (up to 20 kB each) stays in the database.
 _CARD_FIELDS = (
@@ -18,9 +19,15 @@ _CARD_FIELDS = (
     "status",
     "cover",
     "cover_state",
+    "cover_widths",
     "published_at",
     "created_at",
 )
+
+
+def cover_sized_name(cover: str, width: int) -> str:
+    """The stored name of a cover's WebP copy: "covers/<uuid>.png" → "covers/<uuid>-480.webp"."""
+    return f"{cover.removesuffix('.png')}-{width}.webp"
 
 
 class ProductQuerySet(models.QuerySet):
@@ -73,6 +80,9 @@ class Product(models.Model):
     )
     # Uploaded by the seller (kept when the PDF changes) or rendered from page 1.
     cover_is_custom = models.BooleanField(default=False)
+    # Widths of the WebP copies made from the cover ("covers/<uuid>-<width>.webp"), smallest
+    # first; empty until the cover task made them (pages then fall back to the PNG alone).
+    cover_widths = ArrayField(models.PositiveSmallIntegerField(), default=list, blank=True)
 
     stamping = models.BooleanField(default=False, help_text="Stamp the buyer's email on page 1.")
     download_limit = models.PositiveIntegerField(
@@ -125,6 +135,11 @@ class Product(models.Model):
         return markdown_html(self.description)
 
     @property
+    def description_summary(self) -> str:
+        """The description as a short line of plain text (the page's meta description)."""
+        return summary_text(self.description)
+
+    @property
     def cover_key(self) -> str:
         """The uuid in "covers/<uuid>.png", or "" while there is no cover to show."""
         if self.cover_state != self.CoverState.READY or not self.cover:
@@ -132,9 +147,27 @@ class Product(models.Model):
         return self.cover.name.removeprefix("covers/").removesuffix(".png")
 
     @property
+    def cover_files(self) -> list[str]:
+        """Every stored file of the current cover: the PNG and its sized copies."""
+        if not self.cover:
+            return []
+        return [self.cover.name] + [cover_sized_name(self.cover.name, w) for w in self.cover_widths]
+
+    @property
     def cover_url(self) -> str:
         key = self.cover_key
         return reverse("catalog:cover", kwargs={"key": key}) if key else ""
+
+    @property
+    def cover_srcset(self) -> str:
+        """The sized WebP copies for `<img srcset>`, or "" when there are none (yet)."""
+        key = self.cover_key
+        if not key or not self.cover_widths:
+            return ""
+        return ", ".join(
+            f"{reverse('catalog:cover_sized', kwargs={'key': key, 'width': width})} {width}w"
+            for width in self.cover_widths
+        )
 
 
 class ProductFile(models.Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 
@@ -70,3 +71,24 @@ def download_name(uploaded: str, *, fallback: str) -> str:
     if not stem:
         stem = fallback[:150] or "download"
     return f"{stem}.pdf"
+
+
+_BLOCK_TAGS = re.compile(r"</?(?:p|h[1-6]|li|ul|ol|pre|blockquote|table|tr|td|th|br|hr)\b[^>]*>")
+_TAGS = re.compile(r"<[^>]*>")
+
+
+def summary_text(text: str, *, limit: int = 160) -> str:
+    """A description as one line of plain text for `<meta name="description">`.
+
+    The Markdown is rendered and sanitised first, then every tag is dropped, so markup
+    never reaches the summary; entities are decoded (the template escapes the result
+    again). Cut at a word boundary with an ellipsis when longer than `limit`.
+    """
+    plain = html.unescape(_TAGS.sub("", _BLOCK_TAGS.sub(" ", markdown_html(text))))
+    plain = clean_line(plain)
+    if len(plain) <= limit:
+        return plain
+    cut = plain[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:.-") + "…"

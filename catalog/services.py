@@ -1,8 +1,8 @@
 """Writes on products. Views, tasks, the demo seed and apps above call these; nothing else
 writes a Product.
 
-Files: every stored name is generated here ("products/<uuid>.pdf", "covers/<uuid>.png")
-and saved through ``private_storage()``, which puts it under the active store's prefix.
+Files: every stored name is generated here ("products/<uuid>.pdf", "covers/<uuid>.png",
+its sized copies "covers/<uuid>-<width>.webp") and saved through ``private_storage()``, which puts it under the active store's prefix.
 An upload is validated from its temporary file before anything is saved; when a later step
 fails, what was saved is deleted again, so a refused upload leaves nothing behind. PDFs
 buyers may have paid for are never deleted: replacing a file keeps the earlier versions
@@ -31,8 +31,8 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django_tenants.utils import schema_context
 
-from .images import image_to_png
-from .models import Product, ProductFile
+from .images import image_to_png, png_to_webp_widths
+from .models import Product, ProductFile, cover_sized_name
 from .money import MoneyError, currency, parse_amount, validate_amount
 from .pdf import PdfInfo, PdfRejected, pdf_check_first_page, pdf_validate
 from .rendering import clean_line, clean_text, download_name
@@ -49,6 +49,9 @@ DOWNLOAD_LIMIT_MAX = 1_000
 COVER_MAX_UPLOAD_BYTES = getattr(settings, "COVER_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
 COVER_BOX = (1200, 1800)  # uploaded covers are scaled down to fit
 COVER_RENDER_WIDTH = 600  # rendered covers: page 1 at this width, in pixels
+# Sized WebP copies for srcset: a storefront card is ~250 CSS px wide on a desktop and
+# ~170 on a phone (2 columns, up to 3 device pixels each), the product page's cover 380.
+COVER_WIDTHS = (280, 560, 840)
 
 
 # --- Validation ----------------------------------------------------------------------------
@@ -257,8 +260,8 @@ def product_create(
         _insert_with_slug(product)
         if file is not None:
             _record_version(product)
-    if file is not None and not product.cover_is_custom:
-        _queue_cover_render(product)
+    if file is not None or cover_png is not None:
+        _queue_cover_render(product)  # draws page 1 unless uploaded, then the sized copies
     return product
 
 
@@ -305,7 +308,7 @@ def product_update(
     cover_png = errors.check("cover", lambda: _cover_png(cover)) if cover else None
     errors.raise_if_any()
 
-    old_cover = ""
+    old_cover: list[str] = []
     rerender = False
     with _saving() as saved, transaction.atomic():
         locked = Product.objects.select_for_update().get(pk=product.pk)
@@ -316,20 +319,23 @@ def product_update(
         locked.stamping = bool(stamping)
         locked.download_limit = limit
         if cover_png is not None:
-            old_cover = locked.cover.name
+            old_cover = locked.cover_files
             locked.cover = _save(saved, "covers", "png", cover_png)
+            locked.cover_widths = []
             locked.cover_state = Product.CoverState.READY
             locked.cover_is_custom = True
+            rerender = True  # makes the sized copies of the new cover
         elif cover_remove and locked.cover_is_custom:
-            old_cover = locked.cover.name
+            old_cover = locked.cover_files
             locked.cover = ""
+            locked.cover_widths = []
             locked.cover_is_custom = False
             locked.cover_state = (
                 Product.CoverState.PENDING if locked.file else Product.CoverState.NONE
             )
             rerender = bool(locked.file)
         locked.save()
-        _delete_files_after_commit([old_cover])
+        _delete_files_after_commit(old_cover)
     if rerender:
         _queue_cover_render(locked)
     return locked
@@ -412,7 +418,7 @@ def product_delete(*, product: Product, has_sales: bool) -> None:
         )
     with transaction.atomic():
         locked = Product.objects.select_for_update().get(pk=product.pk)
-        names = {locked.file.name, locked.cover.name}
+        names = {locked.file.name, *locked.cover_files}
         names.update(locked.versions.values_list("file", flat=True))
         try:
             locked.delete()
@@ -449,14 +455,14 @@ def product_duplicate(*, product: Product) -> Product:
         if product.cover and product.cover_state == Product.CoverState.READY:
             with storage.open(product.cover.name, "rb") as source:
                 copy.cover = _save(saved, "covers", "png", File(source))
-            copy.cover_state = Product.CoverState.READY
+            copy.cover_state = Product.CoverState.READY  # sized copies: by the cover task
         elif copy.file:
             copy.cover_state = Product.CoverState.PENDING
             copy.cover_is_custom = False
         _insert_with_slug(copy)
         if copy.file:
             _record_version(copy)
-    if copy.cover_state == Product.CoverState.PENDING:
+    if copy.cover_state in (Product.CoverState.PENDING, Product.CoverState.READY):
         _queue_cover_render(copy)
     return copy
 
@@ -481,15 +487,53 @@ def product_cover_render(*, product_id: int) -> Product | None:
         locked = Product.objects.select_for_update().get(pk=product_id)
         if locked.cover_is_custom or locked.file.name != source:
             return locked  # superseded while we were drawing
-        old = locked.cover.name
+        old = locked.cover_files
         if png is None:
             locked.cover = ""
             locked.cover_state = Product.CoverState.FAILED
         else:
             locked.cover = _save(saved, "covers", "png", png)
             locked.cover_state = Product.CoverState.READY
-        locked.save(update_fields=["cover", "cover_state", "updated_at"])
-        _delete_files_after_commit([old])
+        locked.cover_widths = []
+        locked.save(update_fields=["cover", "cover_state", "cover_widths", "updated_at"])
+        _delete_files_after_commit(old)
+    return locked
+
+
+def product_cover_sizes_make(*, product_id: int) -> Product | None:
+    """Sized WebP copies of the current cover, for `srcset` (the cover task, after drawing).
+
+    Stored beside the PNG under the store's prefix ("covers/<uuid>-<width>.webp"). The row
+    stays locked while they are made (a few hundred milliseconds), so a cover replaced
+    meanwhile waits, and two runs never write the same names. Idempotent: a cover that has
+    its copies is left alone. A failure leaves the PNG alone, the page just uses it.
+    """
+    storage = private_storage()
+    with _saving() as saved, transaction.atomic():
+        locked = Product.objects.select_for_update().filter(pk=product_id).first()
+        if (
+            locked is None
+            or locked.cover_state != Product.CoverState.READY
+            or not locked.cover
+            or locked.cover_widths
+        ):
+            return locked
+        try:
+            with storage.open(locked.cover.name, "rb") as source:
+                copies = png_to_webp_widths(source.read(), widths=COVER_WIDTHS)
+        except Exception:
+            logger.warning("Sized covers failed for product %s", product_id, exc_info=True)
+            return locked
+        for width, data in copies.items():
+            name = cover_sized_name(locked.cover.name, width)
+            if storage.exists(name):  # left by a run that died before it committed
+                storage.delete(name)
+            stored = storage.save(name, ContentFile(data))
+            saved.append(stored)
+            if stored != name:
+                raise RuntimeError(f"sized cover stored as {stored!r}, not {name!r}")
+        locked.cover_widths = sorted(copies)
+        locked.save(update_fields=["cover_widths", "updated_at"])
     return locked
 
 

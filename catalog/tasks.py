@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .services import product_cover_render
+from .models import Product
+from .services import product_cover_render, product_cover_sizes_make
 
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=180)
 def cover_render(product_id: int) -> str:
-    """Draw page 1 of the product's PDF as its cover. Idempotent: re-running redraws it."""
+    """Draw page 1 of the product's PDF as its cover (unless the seller uploaded one), then
+    make the cover's sized WebP copies. Idempotent: re-running redraws it."""
     product = product_cover_render(product_id=product_id)
+    if product is not None and product.cover_state == Product.CoverState.READY:
+        product = product_cover_sizes_make(product_id=product_id)
     return product.cover_state if product is not None else "gone"

@@ -9,4 +9,5 @@ app_name = "catalog"
 urlpatterns = [
     path("p/<slug:slug>/", views.product_detail, name="product"),
     path("covers/<uuid:key>.png", views.cover, name="cover"),
+    path("covers/<uuid:key>-<int:width>.webp", views.cover_sized, name="cover_sized"),
 ]

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_safe
 
 from tenants.decorators import is_store_owner
 
-from .models import Product
+from .models import Product, cover_sized_name
 from .storage import private_storage
 
 
@@ -49,6 +49,36 @@ def cover(request: HttpRequest, key: str) -> HttpResponse:
     except FileNotFoundError:
         raise Http404("No such cover.") from None
     response = FileResponse(handle, content_type="image/png")
+    response["X-Content-Type-Options"] = "nosniff"
+    if published:
+        patch_cache_control(response, public=True, max_age=31_536_000, immutable=True)
+    else:
+        patch_cache_control(response, private=True, no_store=True)
+    return response
+
+
+@require_safe
+def cover_sized(request: HttpRequest, key: str, width: int) -> HttpResponse:
+    """A cover's WebP copy at one of the widths the cover task made; the same rule as
+    `cover`: public for a published product, its owner's only otherwise."""
+    cover = f"covers/{key}.png"
+    if not 0 < width < 32_768:  # the column is smallint: never ask PostgreSQL for more
+        raise Http404("No such cover.")
+    status = (
+        Product.objects.filter(
+            cover=cover, cover_state=Product.CoverState.READY, cover_widths__contains=[width]
+        )
+        .values_list("status", flat=True)
+        .first()
+    )
+    published = status == Product.Status.PUBLISHED
+    if status is None or not (published or is_store_owner(request)):
+        raise Http404("No such cover.")
+    try:
+        handle = private_storage().open(cover_sized_name(cover, width), "rb")
+    except FileNotFoundError:
+        raise Http404("No such cover.") from None
+    response = FileResponse(handle, content_type="image/webp")
     response["X-Content-Type-Options"] = "nosniff"
     if published:
         patch_cache_control(response, public=True, max_age=31_536_000, immutable=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from config import site_files
 from config.health import healthz
 from payments.platform.views import stripe_webhook
 from sellers import handoff
@@ -13,6 +14,8 @@ from sellers import views as seller_views
 urlpatterns = [
     path("", seller_views.landing, name="landing"),
     path("healthz", healthz, name="healthz"),
+    path("robots.txt", site_files.robots_txt, name="robots_txt"),
+    path("favicon.ico", site_files.favicon, name="favicon"),
     path("stripe/webhook/", stripe_webhook, name="stripe_webhook"),
     path("accounts/handoff/", handoff.handoff_start, name="handoff_start"),
     path("accounts/", include("allauth.urls")),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import include, path
 
 from catalog import views as catalog_views
+from config import site_files
 from config.health import healthz
 from sellers import handoff, store_settings
 from sellers.dashboard import dashboard_home
@@ -13,6 +14,7 @@ urlpatterns = [
     path("", catalog_views.storefront, name="storefront"),
     path("healthz", healthz),
     path("robots.txt", catalog_views.robots_txt, name="robots_txt"),
+    path("favicon.ico", site_files.favicon, name="favicon"),
     path("auth/handoff/", handoff.handoff_finish, name="handoff_finish"),
     path("dashboard/", dashboard_home, name="dashboard"),
     path("dashboard/settings/", store_settings.store_settings, name="store_settings"),

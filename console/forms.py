@@ -28,6 +28,7 @@ class FeeForm(forms.Form):
         max_digits=4,
         decimal_places=2,
         widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
+        help_text="0–50, up to 2 decimals.",
     )
     fee_fixed = forms.IntegerField(
         label="Fixed (minor units)",

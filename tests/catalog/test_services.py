@@ -301,7 +301,7 @@ def test_rendering_a_cover_in_one_store_never_touches_another(
     files = stored_files(media_root)
     alice_files = [f for f in files if f.startswith(f"tenants/{alice_store.schema_name}/")]
     mallory_files = [f for f in files if f.startswith(f"tenants/{mallory_store.schema_name}/")]
-    assert len(alice_files) == 2  # her PDF and her cover
+    assert len(alice_files) == 5  # her PDF, her cover and its 3 sized WebP copies
     assert mallory_files == [f"tenants/{mallory_store.schema_name}/{mallory_product.file.name}"]
 
 

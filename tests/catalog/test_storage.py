@@ -145,7 +145,9 @@ def test_on_s3_deleting_a_product_without_sales_removes_its_objects(
     with schema_context(alice_store.schema_name):
         with django_capture_on_commit_callbacks(execute=True):
             product = create()
-        assert len(s3.keys(prefix=f"tenants/{alice_store.schema_name}/")) == 2  # pdf + cover
+        keys = s3.keys(prefix=f"tenants/{alice_store.schema_name}/")
+        # The PDF, the cover and its WebP copies at 280, 560 and its own 600 pixels.
+        assert len(keys) == 5 and sum(k.endswith(".webp") for k in keys) == 3, keys
         with django_capture_on_commit_callbacks(execute=True):
             product_delete(product=product, has_sales=False)
     assert s3.keys(prefix=f"tenants/{alice_store.schema_name}/") == []

@@ -384,6 +384,81 @@ def test_nginx_sends_paid_files_only_through_x_accel_redirect(tmp_path):
         upstream.server_close()
 
 
+class _TextUpstream(BaseHTTPRequestHandler):
+    """Stands in for Django: a page, a stylesheet, a script and a PDF, each 4 kB."""
+
+    types = {
+        "/page": "text/html; charset=utf-8",
+        "/app.css": "text/css",
+        "/app.js": "text/javascript",
+        "/old.js": "application/javascript",
+        "/file.pdf": "application/pdf",
+    }
+
+    def do_GET(self):
+        body = (b"<p>Sell your PDFs from your own store.</p>\n" * 100)[:4096]
+        self.send_response(200)
+        self.send_header("Content-Type", self.types[self.path])
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_nginx_compresses_pages_styles_and_scripts_but_not_pdfs(tmp_path):
+    import gzip
+
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _TextUpstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    port = free_port()
+    main = render_nginx(
+        tmp_path / "nginx", upstream=f"127.0.0.1:{upstream.server_address[1]}", listen_port=port
+    )
+    proc = subprocess.Popen(
+        [*nginx_args(main), "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert time.monotonic() < deadline, "nginx did not start listening"
+            time.sleep(0.05)
+
+        accept = {"Accept-Encoding": "gzip"}
+        for host in (f"alice.{TEST_DOMAIN}", "shop.example.org"):  # both servers
+            for path in ("/page", "/app.css", "/app.js", "/old.js"):
+                status, headers, body = _get(port, path, host, accept)
+                found = {k.lower(): v for k, v in headers}
+                assert status == 200
+                assert found.get("content-encoding") == "gzip", (host, path, found)
+                assert "Accept-Encoding" in found.get("vary", ""), (host, path)
+                assert len(body) < 1024 and gzip.decompress(body).startswith(b"<p>Sell")
+            # PDFs are already compressed; clients that do not ask get plain bytes.
+            _, headers, body = _get(port, "/file.pdf", host, accept)
+            assert "content-encoding" not in {k.lower() for k, _ in headers}
+            assert len(body) == 4096
+            _, headers, body = _get(port, "/page", host)
+            assert "content-encoding" not in {k.lower() for k, _ in headers}
+            assert body.startswith(b"<p>Sell")
+        # Behind a load balancer (Via header) pages are compressed all the same.
+        _, headers, _ = _get(port, "/page", TEST_DOMAIN, {**accept, "Via": "1.1 lb"})
+        assert ("content-encoding", "gzip") in [(k.lower(), v) for k, v in headers]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        upstream.shutdown()
+        upstream.server_close()
+
+
 # --- Dockerfile ---------------------------------------------------------------------------
 
 

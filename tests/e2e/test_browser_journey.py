@@ -5,6 +5,10 @@ a PDF with the progress bar and publishes; a buyer on the store's subdomain pays
 Checkout page, lands on the thank-you page and downloads the exact bytes (from S3, through
 a presigned URL); a refund from the dashboard blocks the download; an admin suspends the
 store in the console and the storefront says so. Screenshots: test-artifacts/journey/.
+
+Every page of ours the journey shows is checked with axe-core (tests/e2e/axe.py): a serious
+or critical accessibility violation fails the journey; all findings go next to the
+screenshots as axe-<page>.json.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.conf import settings
 
+from tests.e2e.axe import add_axe, assert_accessible
 from tests.factories import pdf_bytes
 from tests.live import ROOT, LiveStack, unique
 from tests.s3 import ACCESS_KEY, REGION, SECRET_KEY, moto_server
@@ -83,10 +88,20 @@ class Shots:
         shutil.rmtree(SHOTS, ignore_errors=True)
         SHOTS.mkdir(parents=True)
         self.n = 0
+        self.checked: list[str] = []
 
-    def __call__(self, page, name: str) -> None:
+    def __call__(self, page, name: str, *, axe: bool = True) -> None:
+        """A screenshot, and the axe check of the page (axe=False: not a page of ours)."""
         self.n += 1
         page.screenshot(path=str(SHOTS / f"{self.n:02d}-{name}.png"), full_page=True)
+        if axe:
+            self.checked.append(name)
+            assert_accessible(page, name, report_dir=SHOTS)
+
+    def check(self, page, name: str) -> None:
+        """The axe check alone, for a page the journey passes without a screenshot."""
+        self.checked.append(name)
+        assert_accessible(page, name, report_dir=SHOTS)
 
 
 def _mail_link(stack: LiveStack, to: str, pattern: str, timeout: float = 20) -> str:
@@ -115,6 +130,7 @@ def test_a_seller_and_a_buyer_go_through_the_whole_product(
 
     # --- The seller signs up and verifies the email --------------------------------------
     seller = browser.new_context(viewport={"width": 1280, "height": 900})
+    add_axe(seller)
     page = seller.new_page()
     page.goto(f"{base}/")
     shot(page, "landing")
@@ -128,6 +144,7 @@ def test_a_seller_and_a_buyer_go_through_the_whole_product(
     shot(page, "verification-sent")
     link = _mail_link(stack, email, r"http://localhost:\d+/accounts/confirm-email/[^\s]+")
     page.goto(link)
+    shot.check(page, "confirm-email")
     page.click("button[type=submit]")
 
     # --- creates a store ---------------------------------------------------------------------
@@ -144,7 +161,7 @@ def test_a_seller_and_a_buyer_go_through_the_whole_product(
     page.goto(f"http://{sub}.localhost:{stack.web_port}/dashboard/stripe/")
     page.click("text=Connect with Stripe")
     page.wait_for_url(re.compile(r"/hosted/onboarding/"))
-    shot(page, "stripe-onboarding")
+    shot(page, "stripe-onboarding", axe=False)  # Stripe's own page in production
     page.click("text=Complete onboarding")
     page.wait_for_url(re.compile(r"/dashboard/stripe/"))
     assert "Ready to sell" in page.content()
@@ -170,6 +187,7 @@ def test_a_seller_and_a_buyer_go_through_the_whole_product(
 
     # --- a buyer on the store's subdomain pays ----------------------------------------------------------
     buyer = browser.new_context(viewport={"width": 390, "height": 844}, accept_downloads=True)
+    add_axe(buyer)
     shop = buyer.new_page()
     shop.goto(f"http://{sub}.localhost:{stack.web_port}/")
     assert "Field Guide to Mosses" in shop.content()
@@ -179,7 +197,7 @@ def test_a_seller_and_a_buyer_go_through_the_whole_product(
     shop.click("text=Buy now")
     shop.wait_for_url(re.compile(r"/hosted/checkout/"))
     shop.fill("input[name=email]", "bob@example.com")
-    shot(shop, "checkout")
+    shot(shop, "checkout", axe=False)  # Stripe Checkout in production
     shop.click("button.primary")
     shop.wait_for_url(re.compile(r"/thanks/\?session_id=cs_"))
     shop.wait_for_selector("#download", timeout=30_000)
@@ -213,8 +231,11 @@ def test_a_seller_and_a_buyer_go_through_the_whole_product(
 
         admin = User.objects.create_superuser(admin_email, password)
         EmailAddress.objects.create(user=admin, email=admin_email, verified=True, primary=True)
-    console = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    console_context = browser.new_context(viewport={"width": 1280, "height": 900})
+    add_axe(console_context)
+    console = console_context.new_page()
     console.goto(f"{base}/accounts/login/")
+    shot.check(console, "sign-in")
     console.fill("input[name=login]", admin_email)
     console.fill("input[name=password]", password)
     console.click("button[type=submit]")
@@ -230,3 +251,4 @@ def test_a_seller_and_a_buyer_go_through_the_whole_product(
     assert response.status == 503
     assert "temporarily unavailable" in shop.content()
     shot(shop, "storefront-unavailable")
+    assert len(shot.checked) == 20, shot.checked

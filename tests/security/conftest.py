@@ -24,6 +24,7 @@ from django.db.models import Model
 from django.utils.html import escape
 
 from catalog.models import Product
+from catalog.services import product_cover_sizes_make
 from catalog.storage import private_storage
 from payments.models import DownloadGrant, Purchase
 from payments.services import download_token_for, library_link_create
@@ -173,6 +174,7 @@ def build_alice_world(store: Store, owner) -> AliceWorld:
         Product.objects.filter(pk=product.pk).update(
             cover=cover, cover_state=Product.CoverState.READY
         )
+        product_cover_sizes_make(product_id=product.pk)  # its WebP copies, as the task does
         product.refresh_from_db()
         sale = Purchase.objects.select_related("grant").get(pk=sale.pk)
         download_token = download_token_for(sale, store=store)

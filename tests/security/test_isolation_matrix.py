@@ -129,12 +129,16 @@ ROUTES: dict[str, Route] = {
     "storefront": Route(PUBLIC),
     "healthz": Route(PUBLIC),
     "robots_txt": Route(PUBLIC),
+    "favicon": Route(PUBLIC),
     "catalog:product": Route(
         PUBLIC,
         params=lambda w: {"slug": w.product.slug},
         own_host_params=lambda w: {"slug": w.draft.slug},
     ),
     "catalog:cover": Route(PUBLIC, params=lambda w: {"key": w.cover_key}),
+    "catalog:cover_sized": Route(
+        PUBLIC, params=lambda w: {"key": w.cover_key, "width": w.product.cover_widths[0]}
+    ),
     "payments:checkout": Route(
         PUBLIC,
         params=lambda w: {"slug": w.product.slug},
@@ -448,6 +452,8 @@ def test_alice_reaches_every_route_with_the_same_identifiers(place, world, stand
             problems.append(f"{answer}: not Alice's product")
         if key == "catalog:cover" and not answer.body.startswith(b"\x89PNG"):
             problems.append(f"{answer}: not a cover")
+        if key == "catalog:cover_sized" and answer.body[8:12] != b"WEBP":
+            problems.append(f"{answer}: not a sized cover")
         if key == "handoff_finish" and answer.location != "/dashboard/":
             problems.append(f"{answer}: the hand-off did not sign Alice in")
 
@@ -474,6 +480,8 @@ def test_alice_reaches_every_route_with_the_same_identifiers(place, world, stand
 PUBLIC_ROUTES: dict[str, Fill] = {
     "landing": _none,
     "healthz": _none,
+    "robots_txt": _none,
+    "favicon": _none,
     "stripe_webhook": _none,
     "handoff_start": _none,
     "admin_login": _none,
