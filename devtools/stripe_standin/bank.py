@@ -54,14 +54,17 @@ INITIAL_DUE = [
     "tos_acceptance.date",
     "tos_acceptance.ip",
 ]
+REQUIREMENTS_GRACE = 14 * 24 * 3600
 # What is left after "Submit with requirements still due".
 VERIFICATION_DUE = ["individual.verification.document", "external_account"]
 
 
-def _requirements(due: list[str], disabled_reason: str | None) -> dict[str, Any]:
+def _requirements(
+    due: list[str], disabled_reason: str | None, deadline: int | None = None
+) -> dict[str, Any]:
     return {
         "alternatives": [],
-        "current_deadline": None,
+        "current_deadline": deadline,
         "currently_due": list(due),
         "disabled_reason": disabled_reason,
         "errors": [],
@@ -273,7 +276,10 @@ def set_onboarding_outcome(
             payouts_enabled=False,
             details_submitted=True,
             capabilities={"card_payments": "inactive", "transfers": "inactive"},
-            requirements=_requirements(VERIFICATION_DUE, "requirements.past_due"),
+            # Stripe gives a date by which what is still due must be provided.
+            requirements=_requirements(
+                VERIFICATION_DUE, "requirements.past_due", now() + REQUIREMENTS_GRACE
+            ),
         )
     else:
         raise ValueError(outcome)

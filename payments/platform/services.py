@@ -23,11 +23,11 @@ def settlement_currency_active_store() -> str | None:
     """catalog.hooks provider: the currency the active store's Stripe account settles in."""
     from django.db import connection
 
-    store_id = getattr(getattr(connection, "tenant", None), "pk", None)
-    if store_id is None:
+    schema = getattr(connection, "schema_name", "")
+    if not schema:
         return None
     row = (
-        ConnectedAccount.objects.filter(store_id=store_id, deauthorized_at__isnull=True)
+        ConnectedAccount.objects.filter(store__schema_name=schema, deauthorized_at__isnull=True)
         .values_list("default_currency", flat=True)
         .first()
     )
