@@ -89,3 +89,13 @@ def test_the_checkout_line_item_shows_the_description_as_plain_text(alice_store,
     created = [r for r in standin.requests("/v1/checkout/sessions") if r["method"] == "POST"][-1]
     description = created["params"]["line_items"][0]["price_data"]["product_data"]["description"]
     assert description == "32 songbirds of the Alps, with maps."
+
+
+@pytest.mark.parametrize(("country", "currency"), [("FR", "eur"), ("JP", "jpy"), ("SE", "usd")])
+def test_a_new_product_is_priced_in_the_currency_the_account_settles_in(
+    alice, alice_store, standin, country, currency
+):
+    connect_store(alice_store, standin, country=country)
+    html = store_client(alice_store, alice).get("/dashboard/products/new/").content.decode()
+    # SEK is not a currency products are priced in (catalog.money.CURRENCIES): USD then.
+    assert f'<option value="{currency}" selected>' in html
