@@ -314,6 +314,8 @@ def test_the_account_updated_webhook_then_saves_it(
     alice_store.refresh_from_db()
     assert alice_store.can_take_charges
     assert connected_account_for(alice_store).default_currency == "jpy"
+    page = store_client(alice_store, alice).get("/dashboard/stripe/").content.decode()
+    assert "Ready to sell" in page and "Stripe settles your sales in JPY (Japan)" in page
 
 
 # --- The page says things in words -------------------------------------------------------
