@@ -44,3 +44,31 @@ def product_stats(product_ids: Iterable[int]) -> dict[int, ProductStats]:
 
 def product_has_sales(product_id: int) -> bool:
     return bool(product_stats([product_id]).get(product_id, {}).get("sales"))
+
+
+# --- The currency the store's payment account settles in ---------------------------------
+# payments knows it (the connected Stripe account's `default_currency`); prices are checked
+# against Stripe's minimum for it (catalog.money.validate_minimum). The provider answers
+# for the store whose schema is active, or None when it is not known (not connected yet).
+
+SettlementProvider = Callable[[], str | None]
+_settlement: SettlementProvider | None = None
+
+
+def register_settlement_currency(provider: SettlementProvider | None) -> SettlementProvider | None:
+    global _settlement
+    previous, _settlement = _settlement, provider
+    return previous
+
+
+def settlement_currency() -> str | None:
+    return _settlement() if _settlement is not None else None
+
+
+def product_currency_default() -> str:
+    """A new product's currency: the one the store's account settles in, when products
+    can be priced in it (else USD)."""
+    from .money import CURRENCIES
+
+    settles_in = settlement_currency()
+    return settles_in if settles_in in CURRENCIES else "usd"

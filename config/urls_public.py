@@ -16,7 +16,13 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("robots.txt", site_files.robots_txt, name="robots_txt"),
     path("favicon.ico", site_files.favicon, name="favicon"),
-    path("stripe/webhook/", stripe_webhook, name="stripe_webhook"),
+    path("stripe/webhook/", stripe_webhook, name="stripe_webhook"),  # Connect endpoint
+    path(
+        "stripe/webhook/account/",
+        stripe_webhook,
+        {"endpoint": "account"},
+        name="stripe_webhook_account",
+    ),
     path("accounts/handoff/", handoff.handoff_start, name="handoff_start"),
     path("accounts/", include("allauth.urls")),
     path("", include("sellers.urls")),

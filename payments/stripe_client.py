@@ -1,21 +1,46 @@
 """The one module that talks to Stripe.
 
-Everything goes through the real `stripe` library. The API base comes from settings
-(`STRIPE_API_BASE`), so tests and local development reach the stand-in server
-(devtools/stripe_standin) over real HTTP. Every POST carries an idempotency key; calls
-for a store's account carry `stripe_account`. Stripe's errors become `StripeFailure`,
-whose `user_message` is safe to show.
+Everything goes through the real `stripe` library, through ONE `StripeClient` per
+process (one HTTP session per thread, so TLS connections are reused), pinned to
+`STRIPE_API_VERSION`. The API base comes from settings (`STRIPE_API_BASE`), so tests and
+local development reach the stand-in server (devtools/stripe_standin) over real HTTP.
+
+Every request's parameters are built as the TypedDicts stripe ships (`stripe.params.*`);
+`mypy payments/` (a `make test` gate) fails on a misspelled or removed parameter. Every
+POST carries an idempotency key; calls for a store's account carry `stripe_account`.
+Stripe's errors become `StripeFailure`, whose `user_message` is safe to show.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import stripe
 from django.conf import settings
+from stripe.params import AccountCreateParams, AccountLinkCreateParams, RefundCreateParams
+from stripe.params.checkout import (
+    SessionCreateParams,
+    SessionCreateParamsLineItemPriceDataProductData,
+    SessionListParams,
+    SessionRetrieveParams,
+)
+
+# The API version every request asks for. It is the one stripe-python 16.1.0 pins (its
+# `_ApiVersion.CURRENT`); the SDK's default moves with each release, ours moves only when
+# this line does (tests/payments/test_stripe_client.py checks they agree, and
+# deploy/README.md says which version the webhook endpoints must be created with).
+STRIPE_API_VERSION = "2026-10-28.endive"
+
+logger = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class StripeFailure(Exception):
@@ -28,6 +53,34 @@ class StripeFailure(Exception):
         self.code = code
 
 
+class AccessRevoked(StripeFailure):
+    """Stripe answered 403 for a connected account: it no longer lets the platform in.
+
+    That is what Stripe says once a seller removed the platform in their Dashboard (the
+    `account.application.deauthorized` event may come later, or not reach us at all).
+    Handlers registered with `on_access_revoked` mark the store disconnected.
+    """
+
+    def __init__(self, *, account_id: str, detail: str = ""):
+        super().__init__(
+            "This store's Stripe account no longer gives the platform access (it was "
+            "disconnected in Stripe). The store owner needs to reconnect Stripe.",
+            retryable=False,
+            code="access_revoked",
+            detail=detail,
+        )
+        self.account_id = account_id
+
+
+_access_revoked_handlers: list[Callable[[str], None]] = []
+
+
+def on_access_revoked(handler: Callable[[str], None]) -> None:
+    """Call `handler(account_id)` whenever Stripe says our access to an account is gone."""
+    if handler not in _access_revoked_handlers:
+        _access_revoked_handlers.append(handler)
+
+
 @dataclass(frozen=True)
 class Account:
     id: str
@@ -36,12 +89,23 @@ class Account:
     details_submitted: bool
     requirements_due: list[str] = field(default_factory=list)
     disabled_reason: str = ""
+    country: str = ""
+    default_currency: str = ""
+    requirements_deadline: int | None = None  # requirements.current_deadline (unix time)
+    # Who runs the account. New accounts are created with controller properties; older
+    # ones with `type=standard` (Stripe reports controller.type "account" for those).
+    dashboard: str = ""  # full / express / none
 
     @classmethod
     def from_stripe(cls, obj: Any) -> Account:
         data = obj if isinstance(obj, dict) else obj.to_dict()
         req = data.get("requirements") or {}
         due = sorted(set((req.get("currently_due") or []) + (req.get("past_due") or [])))
+        controller = data.get("controller") or {}
+        dashboard = (controller.get("stripe_dashboard") or {}).get("type") or ""
+        if not dashboard and data.get("type") in ("standard", "express"):
+            dashboard = "full" if data["type"] == "standard" else "express"
+        deadline = req.get("current_deadline")
         return cls(
             id=data["id"],
             charges_enabled=bool(data.get("charges_enabled")),
@@ -49,6 +113,10 @@ class Account:
             details_submitted=bool(data.get("details_submitted")),
             requirements_due=due,
             disabled_reason=req.get("disabled_reason") or "",
+            country=(data.get("country") or "").upper(),
+            default_currency=(data.get("default_currency") or "").lower(),
+            requirements_deadline=int(deadline) if deadline else None,
+            dashboard=dashboard,
         )
 
 
@@ -103,15 +171,41 @@ class Refund:
     amount: int
 
 
+_client_lock = threading.Lock()
+_client_cache: tuple[tuple[str, str, float, int], stripe.StripeClient] | None = None
+
+
 def _client() -> stripe.StripeClient:
-    base = settings.STRIPE_API_BASE or None
-    addresses = {"api": base, "connect": base, "files": base} if base else None
-    return stripe.StripeClient(
+    """The process's Stripe client, built once per configuration (tests switch settings).
+
+    `RequestsClient` keeps one `requests.Session` per thread, so each worker thread reuses
+    its TLS connection to Stripe instead of handshaking on every call. The process id is
+    part of the key: a forked worker (gunicorn, Celery prefork) never shares its parent's
+    open connections.
+    """
+    global _client_cache
+    config = (
         settings.STRIPE_SECRET_KEY,
-        base_addresses=addresses,
-        max_network_retries=0,  # callers decide: retries happen in tasks, not in requests
-        http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT),
+        settings.STRIPE_API_BASE or "",
+        settings.STRIPE_TIMEOUT,
+        os.getpid(),
     )
+    cached = _client_cache
+    if cached is not None and cached[0] == config:
+        return cached[1]
+    with _client_lock:
+        if _client_cache is not None and _client_cache[0] == config:
+            return _client_cache[1]
+        key, base, timeout, _ = config
+        client = stripe.StripeClient(
+            key,
+            stripe_version=STRIPE_API_VERSION,
+            base_addresses={"api": base, "connect": base, "files": base} if base else {},
+            max_network_retries=0,  # callers decide: retries happen in tasks, not in requests
+            http_client=stripe.RequestsClient(timeout=timeout),
+        )
+        _client_cache = (config, client)
+        return client
 
 
 def idempotency_key(*parts: Any) -> str:
@@ -120,9 +214,28 @@ def idempotency_key(*parts: Any) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:48]
 
 
-def _failure(exc: stripe.StripeError) -> StripeFailure:
+def _failure(exc: stripe.StripeError, *, account_id: str = "") -> StripeFailure:
     code = getattr(exc, "code", "") or ""
     detail = str(exc)
+    if isinstance(exc, stripe.IdempotencyError):
+        # Stripe keeps the first request's answer for this key for 24 h and refuses any
+        # different request under it: retrying the same thing cannot help.
+        return StripeFailure(
+            "Stripe refused this because an earlier attempt with different details is "
+            "still on record. Reload the page and try again.",
+            retryable=False,
+            code=code or "idempotency_error",
+            detail=detail,
+        )
+    if isinstance(exc, stripe.PermissionError):
+        if account_id:
+            return AccessRevoked(account_id=account_id, detail=detail)
+        return StripeFailure(
+            "The platform's Stripe key is not allowed to do this; we have been told.",
+            retryable=False,
+            code=code,
+            detail=detail,
+        )
     if isinstance(exc, stripe.CardError):
         return StripeFailure(
             exc.user_message or "The card was declined.", retryable=False, code=code, detail=detail
@@ -164,43 +277,84 @@ def _failure(exc: stripe.StripeError) -> StripeFailure:
     )
 
 
-def _call(fn, *args, **kwargs):
+def _call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """A platform-level call (no connected account involved)."""
     try:
         return fn(*args, **kwargs)
     except stripe.StripeError as exc:
         raise _failure(exc) from exc
 
 
+def _call_on(account_id: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """A call about one connected account: a 403 means our access to it is gone."""
+    try:
+        return fn(*args, **kwargs)
+    except stripe.StripeError as exc:
+        failure = _failure(exc, account_id=account_id)
+        if isinstance(failure, AccessRevoked):
+            for handler in list(_access_revoked_handlers):
+                try:
+                    handler(account_id)
+                except Exception:  # the seller still gets the true message
+                    logger.exception("Marking %s disconnected failed", account_id)
+        raise failure from exc
+
+
 # --- Connect ------------------------------------------------------------------------------
 
 
-def account_create(*, store_key: str, email: str, country: str = "US") -> Account:
+def account_create(
+    *,
+    store_key: str,
+    email: str,
+    country: str,
+    business_name: str,
+    business_url: str,
+    attempt: str = "",
+) -> Account:
+    """A connected account the seller runs, as Stripe recommends for direct charges.
+
+    Controller properties instead of the legacy `type=standard` (STRIPE-FACTS 1.3): the
+    seller's own full Dashboard, the seller pays Stripe's fees, Stripe carries negative
+    balances and collects requirements. Country and fee payer can't change later. The
+    idempotency key is a function of the store, `attempt` (which account of the store this
+    is) and every parameter, so repeated clicks get the same account back from Stripe.
+    """
+    params: AccountCreateParams = {
+        "controller": {
+            "stripe_dashboard": {"type": "full"},
+            "fees": {"payer": "account"},
+            "losses": {"payments": "stripe"},
+            "requirement_collection": "stripe",
+        },
+        "country": country,
+        "email": email,
+        "business_profile": {"name": business_name, "url": business_url},
+        "metadata": {"store": store_key},
+    }
     obj = _call(
         _client().v1.accounts.create,
-        params={
-            "type": "standard",
-            "email": email,
-            "country": country,
-            "metadata": {"store": store_key},
-        },
-        options={"idempotency_key": idempotency_key("account_create", store_key)},
+        params=params,
+        options={"idempotency_key": idempotency_key("account_create", store_key, attempt, params)},
     )
     return Account.from_stripe(obj)
 
 
 def account_retrieve(account_id: str) -> Account:
-    return Account.from_stripe(_call(_client().v1.accounts.retrieve, account_id))
+    return Account.from_stripe(_call_on(account_id, _client().v1.accounts.retrieve, account_id))
 
 
 def account_link_create(*, account_id: str, return_url: str, refresh_url: str, nonce: str) -> str:
-    obj = _call(
+    params: AccountLinkCreateParams = {
+        "account": account_id,
+        "type": "account_onboarding",
+        "return_url": return_url,
+        "refresh_url": refresh_url,
+    }
+    obj = _call_on(
+        account_id,
         _client().v1.account_links.create,
-        params={
-            "account": account_id,
-            "type": "account_onboarding",
-            "return_url": return_url,
-            "refresh_url": refresh_url,
-        },
+        params=params,
         options={"idempotency_key": idempotency_key("account_link", account_id, nonce)},
     )
     return obj.to_dict()["url"]
@@ -223,7 +377,10 @@ def checkout_session_create(
     metadata: dict[str, str],
     expires_at: int | None = None,
 ) -> CheckoutSession:
-    params: dict[str, Any] = {
+    product_data: SessionCreateParamsLineItemPriceDataProductData = {"name": product_name}
+    if product_description:
+        product_data["description"] = product_description[:500]
+    params: SessionCreateParams = {
         "mode": "payment",
         "line_items": [
             {
@@ -231,14 +388,7 @@ def checkout_session_create(
                 "price_data": {
                     "currency": currency,
                     "unit_amount": unit_amount,
-                    "product_data": {
-                        "name": product_name,
-                        **(
-                            {"description": product_description[:500]}
-                            if product_description
-                            else {}
-                        ),
-                    },
+                    "product_data": product_data,
                 },
             }
         ],
@@ -252,7 +402,8 @@ def checkout_session_create(
     }
     if expires_at:
         params["expires_at"] = expires_at
-    obj = _call(
+    obj = _call_on(
+        account_id,
         _client().v1.checkout.sessions.create,
         params=params,
         options={"stripe_account": account_id, "idempotency_key": attempt_key},
@@ -261,10 +412,12 @@ def checkout_session_create(
 
 
 def checkout_session_retrieve(*, account_id: str, session_id: str) -> CheckoutSession:
-    obj = _call(
+    params: SessionRetrieveParams = {"expand": ["payment_intent"]}
+    obj = _call_on(
+        account_id,
         _client().v1.checkout.sessions.retrieve,
         session_id,
-        params={"expand": ["payment_intent"]},
+        params=params,
         options={"stripe_account": account_id},
     )
     return CheckoutSession.from_stripe(obj)
@@ -275,7 +428,7 @@ def checkout_sessions_completed_since(*, account_id: str, since: int) -> list[Ch
     sessions: list[CheckoutSession] = []
     starting_after = None
     while True:
-        params: dict[str, Any] = {
+        params: SessionListParams = {
             "status": "complete",
             "created": {"gte": since},
             "limit": 100,
@@ -283,7 +436,8 @@ def checkout_sessions_completed_since(*, account_id: str, since: int) -> list[Ch
         }
         if starting_after:
             params["starting_after"] = starting_after
-        page = _call(
+        page = _call_on(
+            account_id,
             _client().v1.checkout.sessions.list,
             params=params,
             options={"stripe_account": account_id},
@@ -299,14 +453,16 @@ def checkout_sessions_completed_since(*, account_id: str, since: int) -> list[Ch
 def refund_create(
     *, account_id: str, payment_intent_id: str, refund_application_fee: bool, reason: str
 ) -> Refund:
-    obj = _call(
+    params: RefundCreateParams = {
+        "payment_intent": payment_intent_id,
+        "refund_application_fee": refund_application_fee,
+        "reason": "requested_by_customer",
+        "metadata": {"note": reason[:200]},
+    }
+    obj = _call_on(
+        account_id,
         _client().v1.refunds.create,
-        params={
-            "payment_intent": payment_intent_id,
-            "refund_application_fee": refund_application_fee,
-            "reason": "requested_by_customer",
-            "metadata": {"note": reason[:200]},
-        },
+        params=params,
         options={
             "stripe_account": account_id,
             "idempotency_key": idempotency_key("refund", account_id, payment_intent_id),
@@ -341,13 +497,15 @@ def webhook_verify(*, payload: bytes, signature: str, secret: str) -> dict[str, 
 def checkout_sessions_for_payment_intent(
     *, account_id: str, payment_intent_id: str
 ) -> list[CheckoutSession]:
-    page = _call(
+    params: SessionListParams = {
+        "payment_intent": payment_intent_id,
+        "limit": 10,
+        "expand": ["data.payment_intent"],
+    }
+    page = _call_on(
+        account_id,
         _client().v1.checkout.sessions.list,
-        params={
-            "payment_intent": payment_intent_id,
-            "limit": 10,
-            "expand": ["data.payment_intent"],
-        },
+        params=params,
         options={"stripe_account": account_id},
     )
     return [CheckoutSession.from_stripe(s) for s in page.to_dict()["data"]]

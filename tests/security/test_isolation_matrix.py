@@ -483,6 +483,7 @@ PUBLIC_ROUTES: dict[str, Fill] = {
     "robots_txt": _none,
     "favicon": _none,
     "stripe_webhook": _none,
+    "stripe_webhook_account": _none,
     "handoff_start": _none,
     "admin_login": _none,
     "sellers:home": _none,
