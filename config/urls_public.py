@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from config.health import healthz
-from payments.platform.views import stripe_webhook
+from payments.webhooks import stripe_webhook
 from sellers import handoff
 from sellers import views as seller_views
 

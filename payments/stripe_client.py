@@ -65,6 +65,7 @@ class CheckoutSession:
     metadata: dict[str, str]
     application_fee_amount: int | None = None
     charge_id: str = ""
+    expires_at: int | None = None
 
     @classmethod
     def from_stripe(cls, obj: Any) -> CheckoutSession:
@@ -89,6 +90,7 @@ class CheckoutSession:
             metadata=dict(data.get("metadata") or {}),
             application_fee_amount=fee,
             charge_id=charge_id,
+            expires_at=data.get("expires_at"),
         )
 
     @property
@@ -112,6 +114,11 @@ def _client() -> stripe.StripeClient:
         max_network_retries=0,  # callers decide: retries happen in tasks, not in requests
         http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT),
     )
+
+
+def key_is_live() -> bool:
+    """Whether our secret key is a live-mode key; events of the other mode are not ours."""
+    return settings.STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
 
 
 def idempotency_key(*parts: Any) -> str:
@@ -212,7 +219,7 @@ def account_link_create(*, account_id: str, return_url: str, refresh_url: str, n
 def checkout_session_create(
     *,
     account_id: str,
-    attempt_key: str,
+    attempt: str,
     product_name: str,
     product_description: str,
     unit_amount: int,
@@ -252,10 +259,15 @@ def checkout_session_create(
     }
     if expires_at:
         params["expires_at"] = expires_at
+    # The key covers every parameter, not just what the sale means: a retried click with
+    # the same attempt gets the same session, and a changed title, description, URL or
+    # fee (a renamed product, another host) makes a new one instead of Stripe's
+    # "same parameters" error.
+    key = idempotency_key("checkout", account_id, attempt, params)
     obj = _call(
         _client().v1.checkout.sessions.create,
         params=params,
-        options={"stripe_account": account_id, "idempotency_key": attempt_key},
+        options={"stripe_account": account_id, "idempotency_key": key},
     )
     return CheckoutSession.from_stripe(obj)
 
@@ -266,6 +278,19 @@ def checkout_session_retrieve(*, account_id: str, session_id: str) -> CheckoutSe
         session_id,
         params={"expand": ["payment_intent"]},
         options={"stripe_account": account_id},
+    )
+    return CheckoutSession.from_stripe(obj)
+
+
+def checkout_session_expire(*, account_id: str, session_id: str) -> CheckoutSession:
+    """Close an open session so it can no longer be paid (Stripe refuses unless open)."""
+    obj = _call(
+        _client().v1.checkout.sessions.expire,
+        session_id,
+        options={
+            "stripe_account": account_id,
+            "idempotency_key": idempotency_key("checkout_expire", account_id, session_id),
+        },
     )
     return CheckoutSession.from_stripe(obj)
 
