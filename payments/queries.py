@@ -10,6 +10,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from catalog.hooks import ProductStats
 from catalog.money import format_amount
 
 from .models import Purchase
@@ -123,7 +124,7 @@ def top_products(limit: int = 5) -> list[dict]:
     ]
 
 
-def purchase_stats_by_product(product_ids: list[int]) -> dict[int, dict]:
+def purchase_stats_by_product(product_ids: list[int]) -> dict[int, ProductStats]:
     """catalog.hooks provider: paid sales and revenue per product (one query)."""
     rows = (
         Purchase.objects.filter(product_id__in=product_ids)

@@ -1,21 +1,43 @@
 """The one module that talks to Stripe.
 
-Everything goes through the real `stripe` library. The API base comes from settings
-(`STRIPE_API_BASE`), so tests and local development reach the stand-in server
-(devtools/stripe_standin) over real HTTP. Every POST carries an idempotency key; calls
-for a store's account carry `stripe_account`. Stripe's errors become `StripeFailure`,
-whose `user_message` is safe to show.
+Everything goes through the real `stripe` library, through ONE `StripeClient` per
+process (one HTTP session per thread, so TLS connections are reused), pinned to
+`STRIPE_API_VERSION`. The API base comes from settings (`STRIPE_API_BASE`), so tests and
+local development reach the stand-in server (devtools/stripe_standin) over real HTTP.
+
+Every request's parameters are built as the TypedDicts stripe ships (`stripe.params.*`);
+`mypy payments/` (a `make test` gate) fails on a misspelled or removed parameter. Every
+POST carries an idempotency key; calls for a store's account carry `stripe_account`.
+Stripe's errors become `StripeFailure`, whose `user_message` is safe to show.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import stripe
 from django.conf import settings
+from stripe.params import AccountCreateParams, AccountLinkCreateParams, RefundCreateParams
+from stripe.params.checkout import (
+    SessionCreateParams,
+    SessionCreateParamsLineItemPriceDataProductData,
+    SessionListParams,
+    SessionRetrieveParams,
+)
+
+# The API version every request asks for. It is the one stripe-python 16.1.0 pins (its
+# `_ApiVersion.CURRENT`); the SDK's default moves with each release, ours moves only when
+# this line does (tests/payments/test_stripe_client.py checks they agree, and
+# deploy/README.md says which version the webhook endpoints must be created with).
+STRIPE_API_VERSION = "2026-10-28.endive"
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class StripeFailure(Exception):
@@ -105,15 +127,34 @@ class Refund:
     amount: int
 
 
+_client_lock = threading.Lock()
+_client_cache: tuple[tuple[str, str, float], stripe.StripeClient] | None = None
+
+
 def _client() -> stripe.StripeClient:
-    base = settings.STRIPE_API_BASE or None
-    addresses = {"api": base, "connect": base, "files": base} if base else None
-    return stripe.StripeClient(
-        settings.STRIPE_SECRET_KEY,
-        base_addresses=addresses,
-        max_network_retries=0,  # callers decide: retries happen in tasks, not in requests
-        http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT),
-    )
+    """The process's Stripe client, built once per configuration (tests switch settings).
+
+    `RequestsClient` keeps one `requests.Session` per thread, so each worker thread reuses
+    its TLS connection to Stripe instead of handshaking on every call.
+    """
+    global _client_cache
+    config = (settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE or "", settings.STRIPE_TIMEOUT)
+    cached = _client_cache
+    if cached is not None and cached[0] == config:
+        return cached[1]
+    with _client_lock:
+        if _client_cache is not None and _client_cache[0] == config:
+            return _client_cache[1]
+        key, base, timeout = config
+        client = stripe.StripeClient(
+            key,
+            stripe_version=STRIPE_API_VERSION,
+            base_addresses={"api": base, "connect": base, "files": base} if base else {},
+            max_network_retries=0,  # callers decide: retries happen in tasks, not in requests
+            http_client=stripe.RequestsClient(timeout=timeout),
+        )
+        _client_cache = (config, client)
+        return client
 
 
 def key_is_live() -> bool:
@@ -171,7 +212,7 @@ def _failure(exc: stripe.StripeError) -> StripeFailure:
     )
 
 
-def _call(fn, *args, **kwargs):
+def _call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     try:
         return fn(*args, **kwargs)
     except stripe.StripeError as exc:
@@ -182,14 +223,15 @@ def _call(fn, *args, **kwargs):
 
 
 def account_create(*, store_key: str, email: str, country: str = "US") -> Account:
+    params: AccountCreateParams = {
+        "type": "standard",
+        "email": email,
+        "country": country,
+        "metadata": {"store": store_key},
+    }
     obj = _call(
         _client().v1.accounts.create,
-        params={
-            "type": "standard",
-            "email": email,
-            "country": country,
-            "metadata": {"store": store_key},
-        },
+        params=params,
         options={"idempotency_key": idempotency_key("account_create", store_key)},
     )
     return Account.from_stripe(obj)
@@ -200,14 +242,15 @@ def account_retrieve(account_id: str) -> Account:
 
 
 def account_link_create(*, account_id: str, return_url: str, refresh_url: str, nonce: str) -> str:
+    params: AccountLinkCreateParams = {
+        "account": account_id,
+        "type": "account_onboarding",
+        "return_url": return_url,
+        "refresh_url": refresh_url,
+    }
     obj = _call(
         _client().v1.account_links.create,
-        params={
-            "account": account_id,
-            "type": "account_onboarding",
-            "return_url": return_url,
-            "refresh_url": refresh_url,
-        },
+        params=params,
         options={"idempotency_key": idempotency_key("account_link", account_id, nonce)},
     )
     return obj.to_dict()["url"]
@@ -230,7 +273,10 @@ def checkout_session_create(
     metadata: dict[str, str],
     expires_at: int | None = None,
 ) -> CheckoutSession:
-    params: dict[str, Any] = {
+    product_data: SessionCreateParamsLineItemPriceDataProductData = {"name": product_name}
+    if product_description:
+        product_data["description"] = product_description[:500]
+    params: SessionCreateParams = {
         "mode": "payment",
         "line_items": [
             {
@@ -238,14 +284,7 @@ def checkout_session_create(
                 "price_data": {
                     "currency": currency,
                     "unit_amount": unit_amount,
-                    "product_data": {
-                        "name": product_name,
-                        **(
-                            {"description": product_description[:500]}
-                            if product_description
-                            else {}
-                        ),
-                    },
+                    "product_data": product_data,
                 },
             }
         ],
@@ -273,10 +312,11 @@ def checkout_session_create(
 
 
 def checkout_session_retrieve(*, account_id: str, session_id: str) -> CheckoutSession:
+    params: SessionRetrieveParams = {"expand": ["payment_intent"]}
     obj = _call(
         _client().v1.checkout.sessions.retrieve,
         session_id,
-        params={"expand": ["payment_intent"]},
+        params=params,
         options={"stripe_account": account_id},
     )
     return CheckoutSession.from_stripe(obj)
@@ -300,7 +340,7 @@ def checkout_sessions_completed_since(*, account_id: str, since: int) -> list[Ch
     sessions: list[CheckoutSession] = []
     starting_after = None
     while True:
-        params: dict[str, Any] = {
+        params: SessionListParams = {
             "status": "complete",
             "created": {"gte": since},
             "limit": 100,
@@ -324,14 +364,15 @@ def checkout_sessions_completed_since(*, account_id: str, since: int) -> list[Ch
 def refund_create(
     *, account_id: str, payment_intent_id: str, refund_application_fee: bool, reason: str
 ) -> Refund:
+    params: RefundCreateParams = {
+        "payment_intent": payment_intent_id,
+        "refund_application_fee": refund_application_fee,
+        "reason": "requested_by_customer",
+        "metadata": {"note": reason[:200]},
+    }
     obj = _call(
         _client().v1.refunds.create,
-        params={
-            "payment_intent": payment_intent_id,
-            "refund_application_fee": refund_application_fee,
-            "reason": "requested_by_customer",
-            "metadata": {"note": reason[:200]},
-        },
+        params=params,
         options={
             "stripe_account": account_id,
             "idempotency_key": idempotency_key("refund", account_id, payment_intent_id),
@@ -366,13 +407,14 @@ def webhook_verify(*, payload: bytes, signature: str, secret: str) -> dict[str, 
 def checkout_sessions_for_payment_intent(
     *, account_id: str, payment_intent_id: str
 ) -> list[CheckoutSession]:
+    params: SessionListParams = {
+        "payment_intent": payment_intent_id,
+        "limit": 10,
+        "expand": ["data.payment_intent"],
+    }
     page = _call(
         _client().v1.checkout.sessions.list,
-        params={
-            "payment_intent": payment_intent_id,
-            "limit": 10,
-            "expand": ["data.payment_intent"],
-        },
+        params=params,
         options={"stripe_account": account_id},
     )
     return [CheckoutSession.from_stripe(s) for s in page.to_dict()["data"]]
