@@ -190,6 +190,7 @@ def _only_expand(call: Call) -> list[str]:
 
 def _account_create(call: Call) -> dict[str, Any]:
     acct = bank.create_account(call.store, call.params)
+    acct["livemode"] = bool(call.fx.livemode)
     return render(call, acct, expand_list(call.params))
 
 
@@ -207,6 +208,7 @@ def _account_link_create(call: Call) -> dict[str, Any]:
 
 def _session_create(call: Call) -> dict[str, Any]:
     session = bank.create_session(call.store, call.settings, call.account, call.params)
+    session["livemode"] = bool(call.fx.livemode)
     return render(call, session, expand_list(call.params))
 
 
