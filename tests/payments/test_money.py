@@ -325,7 +325,7 @@ def test_suspending_a_store_expires_its_open_sessions_and_stops_new_ones(
     with django_capture_on_commit_callbacks(execute=True):
         console_store_suspend(actor=olivia, store=alice_store, reason="Chargebacks")
 
-    expires = [r for r in standin.requests(f"/v1/checkout/sessions/{open_id}/expire")]
+    expires = standin.requests(f"/v1/checkout/sessions/{open_id}/expire")
     assert len(expires) == 1
     assert expires[0]["stripe_account"] == alice_store.stripe_account.stripe_account_id
     assert expires[0]["status"] == 200
