@@ -387,6 +387,12 @@ def refund_create(
 # --- Webhooks -----------------------------------------------------------------------------
 
 
+def dispute_status(*, account_id: str, dispute_id: str) -> str:
+    """A dispute's status now (events about it can arrive in any order)."""
+    obj = _call(_client().v1.disputes.retrieve, dispute_id, options={"stripe_account": account_id})
+    return str(obj.to_dict().get("status") or "")
+
+
 def webhook_verify(*, payload: bytes, signature: str, secret: str) -> dict[str, Any]:
     """Verify Stripe's signature (HMAC-SHA256, 300 s tolerance) and parse the event.
 

@@ -198,6 +198,17 @@ def on_dispute(event: dict[str, Any]) -> str:
     store = _store_for(event)
     dispute = event["data"]["object"]
     status = dispute.get("status") or "needs_response"
+    if dispute.get("id"):
+        # Events arrive in any order (a late "under_review" after "won"): act on the
+        # dispute as Stripe has it now, not on the event's snapshot.
+        try:
+            status = (
+                stripe_client.dispute_status(account_id=event["account"], dispute_id=dispute["id"])
+                or status
+            )
+        except stripe_client.StripeFailure as exc:
+            if exc.retryable:
+                raise
     with schema_context(store.schema_name):
         services.charge_state_record(
             payment_intent_id=dispute.get("payment_intent") or "",
