@@ -44,3 +44,22 @@ def product_stats(product_ids: Iterable[int]) -> dict[int, ProductStats]:
 
 def product_has_sales(product_id: int) -> bool:
     return bool(product_stats([product_id]).get(product_id, {}).get("sales"))
+
+
+# --- The currency the store's payment account settles in ---------------------------------
+# payments knows it (the connected Stripe account's `default_currency`); prices are checked
+# against Stripe's minimum for it (catalog.money.validate_minimum). The provider answers
+# for the store whose schema is active, or None when it is not known (not connected yet).
+
+SettlementProvider = Callable[[], str | None]
+_settlement: SettlementProvider | None = None
+
+
+def register_settlement_currency(provider: SettlementProvider | None) -> SettlementProvider | None:
+    global _settlement
+    previous, _settlement = _settlement, provider
+    return previous
+
+
+def settlement_currency() -> str | None:
+    return _settlement() if _settlement is not None else None

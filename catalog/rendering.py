@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from html import unescape
 
 import markdown
 import nh3
@@ -38,6 +39,18 @@ def markdown_html(text: str) -> SafeString:
         strip_comments=True,
     )
     return mark_safe(cleaned)
+
+
+def markdown_text(text: str) -> str:
+    """A Markdown description as one line of plain text (`**32 songbirds**` → `32 songbirds`),
+    for places that show text as is, like Stripe Checkout's line item."""
+    if not text:
+        return ""
+    html = markdown.markdown(
+        _CONTROL.sub("", text), extensions=["fenced_code", "tables", "sane_lists"]
+    )
+    plain = nh3.clean(html, tags=set(), strip_comments=True)  # keeps the text, drops tags
+    return clean_line(unescape(plain))
 
 
 def clean_line(text: str) -> str:

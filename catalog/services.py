@@ -31,9 +31,10 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django_tenants.utils import schema_context
 
+from .hooks import settlement_currency
 from .images import image_to_png
 from .models import Product, ProductFile
-from .money import MoneyError, currency, parse_amount, validate_amount
+from .money import MoneyError, currency, parse_amount, validate_amount, validate_minimum
 from .pdf import PdfInfo, PdfRejected, pdf_check_first_page, pdf_validate
 from .rendering import clean_line, clean_text, download_name
 from .storage import private_storage
@@ -109,7 +110,12 @@ def _price(errors: _Errors, price_text: str, code: str) -> tuple[int | None, str
     cur = errors.check("currency", lambda: currency(code))
     if cur is None:
         return None, None
-    return errors.check("price", lambda: parse_amount(price_text, cur.code)), cur.code
+    price = errors.check("price", lambda: parse_amount(price_text, cur.code))
+    if price is not None:  # Stripe's minimum for the currency the seller's account settles in
+        price = errors.check(
+            "price", lambda: validate_minimum(price, cur.code, settles_in=settlement_currency())
+        )
+    return price, cur.code
 
 
 def _pdf(file: File) -> PdfInfo:
@@ -375,6 +381,7 @@ def product_publish(*, product: Product, store: Store) -> Product:
             problems.append("Upload the PDF buyers will get.")
         try:
             validate_amount(locked.price, locked.currency)
+            validate_minimum(locked.price, locked.currency, settles_in=settlement_currency())
         except MoneyError as exc:
             problems.append(f"Fix the price: {exc}")
         if not store.can_take_charges:

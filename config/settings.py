@@ -352,7 +352,19 @@ if not STRIPE_SECRET_KEY:
         raise ImproperlyConfigured("STRIPE_SECRET_KEY must be set when DJANGO_DEBUG is off.")
     STRIPE_SECRET_KEY = "sk_test_standin"  # noqa: S105 - the local stand-in accepts any test key
     STRIPE_API_BASE = STRIPE_API_BASE or "http://127.0.0.1:12111"
-STRIPE_WEBHOOK_SECRET = required("STRIPE_WEBHOOK_SECRET", "whsec_standin_dev_secret")
+# Each webhook endpoint registered at Stripe has its own signing secret (deploy/README.md):
+# the Connect endpoint's (STRIPE_WEBHOOK_SECRET, the older name, is its fallback) and the
+# platform account's own. Production needs the Connect one under either name.
+STRIPE_CONNECT_WEBHOOK_SECRET = env.str("STRIPE_CONNECT_WEBHOOK_SECRET", default="")
+STRIPE_WEBHOOK_SECRET = (
+    env.str("STRIPE_WEBHOOK_SECRET", default="")
+    if STRIPE_CONNECT_WEBHOOK_SECRET
+    else required("STRIPE_WEBHOOK_SECRET", "whsec_standin_dev_secret")
+)
+STRIPE_ACCOUNT_WEBHOOK_SECRET = env.str("STRIPE_ACCOUNT_WEBHOOK_SECRET", default="")
+# The country preselected for a seller's Stripe account when the browser's language
+# says none (payments/countries.py).
+STRIPE_DEFAULT_COUNTRY = env.str("STRIPE_DEFAULT_COUNTRY", default="US").upper()
 STRIPE_WEBHOOK_TOLERANCE = 300
 STRIPE_TIMEOUT = env.float("STRIPE_TIMEOUT", default=10.0)
 PLATFORM_FEE_PERCENT = Decimal(env.str("PLATFORM_FEE_PERCENT", default="5.0"))

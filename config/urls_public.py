@@ -13,7 +13,13 @@ from sellers import views as seller_views
 urlpatterns = [
     path("", seller_views.landing, name="landing"),
     path("healthz", healthz, name="healthz"),
-    path("stripe/webhook/", stripe_webhook, name="stripe_webhook"),
+    path("stripe/webhook/", stripe_webhook, name="stripe_webhook"),  # Connect endpoint
+    path(
+        "stripe/webhook/account/",
+        stripe_webhook,
+        {"endpoint": "account"},
+        name="stripe_webhook_account",
+    ),
     path("accounts/handoff/", handoff.handoff_start, name="handoff_start"),
     path("accounts/", include("allauth.urls")),
     path("", include("sellers.urls")),

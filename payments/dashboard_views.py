@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -11,8 +13,11 @@ from payments.platform.services import connected_account_for
 from tenants.decorators import store_owner_required
 
 from . import services
+from .countries import BY_CODE, COUNTRY_CHOICES, country_check, country_default
+from .fees import fee_rule
 from .models import Purchase
-from .stripe_client import StripeFailure
+from .requirements import requirement_labels
+from .stripe_client import Account, StripeFailure
 
 
 def _urls(request: HttpRequest) -> tuple[str, str]:
@@ -27,19 +32,79 @@ def connection_state(store) -> dict:
     return {"state": account.state, "account": account}
 
 
+def _example_price(currency: str) -> int:
+    # A typical PDF price in the currency's minor units: 12.00 (or ¥1,500).
+    return 1500 if currency == "jpy" else 1200
+
+
+def _fee_context(store, currency: str) -> dict:
+    """What the platform takes, said before the seller connects (percent + fixed + example)."""
+    from catalog.money import CURRENCIES, format_amount
+
+    if currency not in CURRENCIES:
+        currency = "usd"
+    rule = fee_rule(currency=currency, store_percent=store.fee_percent, store_fixed=store.fee_fixed)
+    price = _example_price(currency)
+    return {
+        "fee_percent": f"{rule.percent.normalize():f}",
+        "fee_fixed": format_amount(rule.fixed, currency) if rule.fixed else "",
+        "fee_example_price": format_amount(price, currency),
+        "fee_example": format_amount(rule.fee_for(price), currency),
+    }
+
+
+def _stripe_context(request: HttpRequest, state: dict, account: Account | None = None) -> dict:
+    """The Stripe page's context; `account` (fresh from Stripe) overrides the stored row."""
+    store = request.tenant
+    context = dict(state)
+    row = state.get("account")
+    if account is not None:
+        context["state"] = "ready" if account.charges_enabled else "action_needed"
+        due, deadline = account.requirements_due, account.requirements_deadline
+        context["requirements_deadline"] = (
+            datetime.fromtimestamp(deadline, tz=UTC) if deadline else None
+        )
+        context["payouts_enabled"] = account.payouts_enabled
+    else:
+        due = list(row.requirements_due) if row is not None else []
+        context["requirements_deadline"] = row.requirements_deadline if row is not None else None
+        context["payouts_enabled"] = bool(row and row.payouts_enabled)
+    context["requirements"] = requirement_labels(due)
+    default = country_default(accept_language=request.headers.get("Accept-Language", ""))
+    context["countries"] = COUNTRY_CHOICES
+    context["country_default"] = default
+    context.update(_fee_context(store, BY_CODE[default].currency))
+    context["dash_section"] = "stripe"
+    return context
+
+
 @store_owner_required
 def stripe_status(request: HttpRequest) -> HttpResponse:
-    context = connection_state(request.tenant)
-    context["dash_section"] = "stripe"
+    context = _stripe_context(request, connection_state(request.tenant))
     return render(request, "payments/dashboard/stripe.html", context)
 
 
-def _go_to_stripe(request: HttpRequest) -> HttpResponse:
+@require_POST
+@store_owner_required
+def stripe_connect(request: HttpRequest) -> HttpResponse:
+    """Create the store's Stripe account if it has none (in the country the seller chose),
+    then send the seller to Stripe's onboarding."""
+    if request.impersonating:
+        return redirect("payments_dash:stripe")
+    row = connected_account_for(request.tenant)
+    country = request.POST.get("country", "")
+    if row is None or row.deauthorized_at:
+        try:
+            country = country_check(country).code
+        except ValueError as exc:
+            messages.error(request, str(exc))
+            return redirect("payments_dash:stripe")
     return_url, refresh_url = _urls(request)
     try:
         url = services.connect_start(
             store=request.tenant,
             email=request.user.email,
+            country=country,
             return_url=return_url,
             refresh_url=refresh_url,
         )
@@ -49,36 +114,42 @@ def _go_to_stripe(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(url)
 
 
-@require_POST
-@store_owner_required
-def stripe_connect(request: HttpRequest) -> HttpResponse:
-    if request.impersonating:
-        return redirect("payments_dash:stripe")
-    return _go_to_stripe(request)
-
-
 @store_owner_required
 def stripe_refresh(request: HttpRequest) -> HttpResponse:
-    """Account Links are single-use and expire: Stripe sends the seller here for a new one."""
+    """Account Links are single-use and expire: Stripe sends the seller here for a new one.
+
+    A GET: it only mints a link for the account the store has; creating one is a POST.
+    """
     if request.impersonating:
         return redirect("payments_dash:stripe")
-    return _go_to_stripe(request)
+    return_url, refresh_url = _urls(request)
+    try:
+        url = services.connect_link(
+            store=request.tenant, return_url=return_url, refresh_url=refresh_url
+        )
+    except StripeFailure as exc:
+        messages.error(request, f"Could not continue Stripe onboarding: {exc.user_message}")
+        return redirect("payments_dash:stripe")
+    if url is None:
+        return redirect("payments_dash:stripe")
+    return HttpResponseRedirect(url)
 
 
 @store_owner_required
 def stripe_return(request: HttpRequest) -> HttpResponse:
+    """Where Stripe sends the seller back. Read only: it asks Stripe how the account is
+    now and shows that; saving it is the account.updated webhook's job."""
+    state = connection_state(request.tenant)
     try:
-        account = services.connect_refresh(store=request.tenant)
+        account = services.connect_status(store=request.tenant)
     except StripeFailure as exc:
         messages.error(request, f"Could not check your Stripe account: {exc.user_message}")
         return redirect("payments_dash:stripe")
-    if account is not None and account.charges_enabled:
-        messages.success(request, "Stripe is connected. Your store can take payments.")
-    elif account is not None:
-        messages.warning(
-            request, "Stripe still needs some information before you can take payments."
-        )
-    return redirect("payments_dash:stripe")
+    if account is None:
+        return redirect("payments_dash:stripe")
+    context = _stripe_context(request, state, account)
+    context["returned"] = True
+    return render(request, "payments/dashboard/stripe.html", context)
 
 
 # --- Sales ----------------------------------------------------------------------------------

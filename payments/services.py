@@ -24,7 +24,8 @@ from django_tenants.utils import schema_context
 
 from catalog.models import Product
 from catalog.money import format_amount
-from payments.platform.models import PaymentIncident
+from catalog.rendering import markdown_text
+from payments.platform.models import ConnectedAccount, PaymentIncident
 from payments.platform.services import (
     connected_account_for,
     connected_account_forget,
@@ -100,27 +101,79 @@ def dispute_access(status: str) -> str:
 # --- Connect ------------------------------------------------------------------------------
 
 
-def connect_start(*, store: Store, email: str, return_url: str, refresh_url: str) -> str:
-    """The Account Link URL that takes the seller through Stripe onboarding."""
-    existing = connected_account_for(store)
-    if existing is not None and existing.deauthorized_at:
-        connected_account_forget(store=store)
-        existing = None
-    if existing is None:
+# Serialises "Connect Stripe" per store (pg_advisory_xact_lock(_CONNECT_LOCK, store.pk)):
+# a second click waits for the first, then finds the account it made.
+_CONNECT_LOCK = 0x5354
+
+
+def connect_account_claim(*, store: Store, email: str, country: str) -> ConnectedAccount:
+    """The store's Stripe account, created on the first call only (the seller's POST).
+
+    One account per store however often, and however fast, the seller clicks: the lock
+    makes concurrent clicks take turns, and the idempotency key (store + which account of
+    the store this is + the parameters) makes Stripe answer a retried create with the
+    account it already made. A disconnected account is replaced by a new one.
+    """
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_CONNECT_LOCK, store.pk])
+        existing = connected_account_for(store)
+        if existing is not None and not existing.deauthorized_at:
+            return existing
+        previous = existing.stripe_account_id if existing is not None else ""
+        if existing is not None:
+            connected_account_forget(store=store)
         account = stripe_client.account_create(
-            store_key=f"{store.schema_name}:{uuid.uuid4().hex[:8]}", email=email
+            store_key=store.schema_name,
+            email=email,
+            country=country,
+            business_name=store.name,
+            business_url=store.url,
+            attempt=previous,
         )
-        existing = connected_account_link(store=store, account=account)
+        return connected_account_link(store=store, account=account)
+
+
+def connect_link(*, store: Store, return_url: str, refresh_url: str) -> str | None:
+    """A fresh Account Link into onboarding for the store's account (None: it has none).
+
+    Links are single-use and expire; creating one changes nothing of ours, so the refresh
+    page Stripe sends the seller to (a GET) may call this.
+    """
+    row = connected_account_for(store)
+    if row is None or row.deauthorized_at:
+        return None
     return stripe_client.account_link_create(
-        account_id=existing.stripe_account_id,
+        account_id=row.stripe_account_id,
         return_url=return_url,
         refresh_url=refresh_url,
         nonce=uuid.uuid4().hex,  # links are single-use: every visit needs a new one
     )
 
 
+def connect_start(
+    *, store: Store, email: str, country: str, return_url: str, refresh_url: str
+) -> str:
+    """The Account Link URL that takes the seller through Stripe onboarding (POST)."""
+    connect_account_claim(store=store, email=email, country=country)
+    url = connect_link(store=store, return_url=return_url, refresh_url=refresh_url)
+    assert url is not None  # the claim above made sure the store has a live account
+    return url
+
+
+def connect_status(*, store: Store) -> stripe_client.Account | None:
+    """Stripe's current view of the store's account, read only (the return page, a GET).
+
+    Saving it is the `account.updated` webhook's job (or `connect_refresh`'s, on a POST).
+    """
+    row = connected_account_for(store)
+    if row is None or row.deauthorized_at:
+        return None
+    return stripe_client.account_retrieve(row.stripe_account_id)
+
+
 def connect_refresh(*, store: Store):
-    """Never trust the redirect back from Stripe: ask Stripe for the account."""
+    """Never trust the redirect back from Stripe: ask Stripe for the account, and save it."""
     row = connected_account_for(store)
     if row is None:
         return None
@@ -181,7 +234,7 @@ def checkout_start(
         account_id=account.stripe_account_id,
         attempt=attempt,
         product_name=product.title,
-        product_description=product.description[:200],
+        product_description=markdown_text(product.description)[:200],
         unit_amount=plan.amount,
         currency=plan.currency,
         application_fee_amount=plan.fee,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from stripe.params.checkout import (
 # deploy/README.md says which version the webhook endpoints must be created with).
 STRIPE_API_VERSION = "2026-10-28.endive"
 
+logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -50,6 +52,34 @@ class StripeFailure(Exception):
         self.code = code
 
 
+class AccessRevoked(StripeFailure):
+    """Stripe answered 403 for a connected account: it no longer lets the platform in.
+
+    That is what Stripe says once a seller removed the platform in their Dashboard (the
+    `account.application.deauthorized` event may come later, or not reach us at all).
+    Handlers registered with `on_access_revoked` mark the store disconnected.
+    """
+
+    def __init__(self, *, account_id: str, detail: str = ""):
+        super().__init__(
+            "This store's Stripe account no longer gives the platform access (it was "
+            "disconnected in Stripe). The store owner needs to reconnect Stripe.",
+            retryable=False,
+            code="access_revoked",
+            detail=detail,
+        )
+        self.account_id = account_id
+
+
+_access_revoked_handlers: list[Callable[[str], None]] = []
+
+
+def on_access_revoked(handler: Callable[[str], None]) -> None:
+    """Call `handler(account_id)` whenever Stripe says our access to an account is gone."""
+    if handler not in _access_revoked_handlers:
+        _access_revoked_handlers.append(handler)
+
+
 @dataclass(frozen=True)
 class Account:
     id: str
@@ -58,12 +88,23 @@ class Account:
     details_submitted: bool
     requirements_due: list[str] = field(default_factory=list)
     disabled_reason: str = ""
+    country: str = ""
+    default_currency: str = ""
+    requirements_deadline: int | None = None  # requirements.current_deadline (unix time)
+    # Who runs the account. New accounts are created with controller properties; older
+    # ones with `type=standard` (Stripe reports controller.type "account" for those).
+    dashboard: str = ""  # full / express / none
 
     @classmethod
     def from_stripe(cls, obj: Any) -> Account:
         data = obj if isinstance(obj, dict) else obj.to_dict()
         req = data.get("requirements") or {}
         due = sorted(set((req.get("currently_due") or []) + (req.get("past_due") or [])))
+        controller = data.get("controller") or {}
+        dashboard = (controller.get("stripe_dashboard") or {}).get("type") or ""
+        if not dashboard and data.get("type") in ("standard", "express"):
+            dashboard = "full" if data["type"] == "standard" else "express"
+        deadline = req.get("current_deadline")
         return cls(
             id=data["id"],
             charges_enabled=bool(data.get("charges_enabled")),
@@ -71,6 +112,10 @@ class Account:
             details_submitted=bool(data.get("details_submitted")),
             requirements_due=due,
             disabled_reason=req.get("disabled_reason") or "",
+            country=(data.get("country") or "").upper(),
+            default_currency=(data.get("default_currency") or "").lower(),
+            requirements_deadline=int(deadline) if deadline else None,
+            dashboard=dashboard,
         )
 
 
@@ -168,9 +213,28 @@ def idempotency_key(*parts: Any) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:48]
 
 
-def _failure(exc: stripe.StripeError) -> StripeFailure:
+def _failure(exc: stripe.StripeError, *, account_id: str = "") -> StripeFailure:
     code = getattr(exc, "code", "") or ""
     detail = str(exc)
+    if isinstance(exc, stripe.IdempotencyError):
+        # Stripe keeps the first request's answer for this key for 24 h and refuses any
+        # different request under it: retrying the same thing cannot help.
+        return StripeFailure(
+            "Stripe refused this because an earlier attempt with different details is "
+            "still on record. Reload the page and try again.",
+            retryable=False,
+            code=code or "idempotency_error",
+            detail=detail,
+        )
+    if isinstance(exc, stripe.PermissionError):
+        if account_id:
+            return AccessRevoked(account_id=account_id, detail=detail)
+        return StripeFailure(
+            "The platform's Stripe key is not allowed to do this; we have been told.",
+            retryable=False,
+            code=code,
+            detail=detail,
+        )
     if isinstance(exc, stripe.CardError):
         return StripeFailure(
             exc.user_message or "The card was declined.", retryable=False, code=code, detail=detail
@@ -213,32 +277,70 @@ def _failure(exc: stripe.StripeError) -> StripeFailure:
 
 
 def _call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """A platform-level call (no connected account involved)."""
     try:
         return fn(*args, **kwargs)
     except stripe.StripeError as exc:
         raise _failure(exc) from exc
 
 
+def _call_on(account_id: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """A call about one connected account: a 403 means our access to it is gone."""
+    try:
+        return fn(*args, **kwargs)
+    except stripe.StripeError as exc:
+        failure = _failure(exc, account_id=account_id)
+        if isinstance(failure, AccessRevoked):
+            for handler in list(_access_revoked_handlers):
+                try:
+                    handler(account_id)
+                except Exception:  # the seller still gets the true message
+                    logger.exception("Marking %s disconnected failed", account_id)
+        raise failure from exc
+
+
 # --- Connect ------------------------------------------------------------------------------
 
 
-def account_create(*, store_key: str, email: str, country: str = "US") -> Account:
+def account_create(
+    *,
+    store_key: str,
+    email: str,
+    country: str,
+    business_name: str,
+    business_url: str,
+    attempt: str = "",
+) -> Account:
+    """A connected account the seller runs, as Stripe recommends for direct charges.
+
+    Controller properties instead of the legacy `type=standard` (STRIPE-FACTS 1.3): the
+    seller's own full Dashboard, the seller pays Stripe's fees, Stripe carries negative
+    balances and collects requirements. Country and fee payer can't change later. The
+    idempotency key is a function of the store, `attempt` (which account of the store this
+    is) and every parameter, so repeated clicks get the same account back from Stripe.
+    """
     params: AccountCreateParams = {
-        "type": "standard",
-        "email": email,
+        "controller": {
+            "stripe_dashboard": {"type": "full"},
+            "fees": {"payer": "account"},
+            "losses": {"payments": "stripe"},
+            "requirement_collection": "stripe",
+        },
         "country": country,
+        "email": email,
+        "business_profile": {"name": business_name, "url": business_url},
         "metadata": {"store": store_key},
     }
     obj = _call(
         _client().v1.accounts.create,
         params=params,
-        options={"idempotency_key": idempotency_key("account_create", store_key)},
+        options={"idempotency_key": idempotency_key("account_create", store_key, attempt, params)},
     )
     return Account.from_stripe(obj)
 
 
 def account_retrieve(account_id: str) -> Account:
-    return Account.from_stripe(_call(_client().v1.accounts.retrieve, account_id))
+    return Account.from_stripe(_call_on(account_id, _client().v1.accounts.retrieve, account_id))
 
 
 def account_link_create(*, account_id: str, return_url: str, refresh_url: str, nonce: str) -> str:
@@ -248,7 +350,8 @@ def account_link_create(*, account_id: str, return_url: str, refresh_url: str, n
         "return_url": return_url,
         "refresh_url": refresh_url,
     }
-    obj = _call(
+    obj = _call_on(
+        account_id,
         _client().v1.account_links.create,
         params=params,
         options={"idempotency_key": idempotency_key("account_link", account_id, nonce)},
@@ -303,7 +406,8 @@ def checkout_session_create(
     # fee (a renamed product, another host) makes a new one instead of Stripe's
     # "same parameters" error.
     key = idempotency_key("checkout", account_id, attempt, params)
-    obj = _call(
+    obj = _call_on(
+        account_id,
         _client().v1.checkout.sessions.create,
         params=params,
         options={"stripe_account": account_id, "idempotency_key": key},
@@ -313,7 +417,8 @@ def checkout_session_create(
 
 def checkout_session_retrieve(*, account_id: str, session_id: str) -> CheckoutSession:
     params: SessionRetrieveParams = {"expand": ["payment_intent"]}
-    obj = _call(
+    obj = _call_on(
+        account_id,
         _client().v1.checkout.sessions.retrieve,
         session_id,
         params=params,
@@ -324,7 +429,8 @@ def checkout_session_retrieve(*, account_id: str, session_id: str) -> CheckoutSe
 
 def checkout_session_expire(*, account_id: str, session_id: str) -> CheckoutSession:
     """Close an open session so it can no longer be paid (Stripe refuses unless open)."""
-    obj = _call(
+    obj = _call_on(
+        account_id,
         _client().v1.checkout.sessions.expire,
         session_id,
         options={
@@ -348,7 +454,8 @@ def checkout_sessions_completed_since(*, account_id: str, since: int) -> list[Ch
         }
         if starting_after:
             params["starting_after"] = starting_after
-        page = _call(
+        page = _call_on(
+            account_id,
             _client().v1.checkout.sessions.list,
             params=params,
             options={"stripe_account": account_id},
@@ -370,7 +477,8 @@ def refund_create(
         "reason": "requested_by_customer",
         "metadata": {"note": reason[:200]},
     }
-    obj = _call(
+    obj = _call_on(
+        account_id,
         _client().v1.refunds.create,
         params=params,
         options={
@@ -389,7 +497,12 @@ def refund_create(
 
 def dispute_status(*, account_id: str, dispute_id: str) -> str:
     """A dispute's status now (events about it can arrive in any order)."""
-    obj = _call(_client().v1.disputes.retrieve, dispute_id, options={"stripe_account": account_id})
+    obj = _call_on(
+        account_id,
+        _client().v1.disputes.retrieve,
+        dispute_id,
+        options={"stripe_account": account_id},
+    )
     return str(obj.to_dict().get("status") or "")
 
 
@@ -418,7 +531,8 @@ def checkout_sessions_for_payment_intent(
         "limit": 10,
         "expand": ["data.payment_intent"],
     }
-    page = _call(
+    page = _call_on(
+        account_id,
         _client().v1.checkout.sessions.list,
         params=params,
         options={"stripe_account": account_id},

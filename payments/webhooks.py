@@ -67,17 +67,28 @@ def _enqueue(pk: int) -> None:
         logger.exception("Could not queue Stripe event %s", pk)
 
 
+def webhook_secret(endpoint: str) -> str:
+    """The signing secret of one of the two endpoints registered at Stripe (each has its
+    own): "connect" (connected accounts' events) or "account" (the platform's own)."""
+    if endpoint == "account":
+        return settings.STRIPE_ACCOUNT_WEBHOOK_SECRET
+    return settings.STRIPE_CONNECT_WEBHOOK_SECRET or settings.STRIPE_WEBHOOK_SECRET
+
+
 @csrf_exempt
 @require_POST
-def stripe_webhook(request: HttpRequest) -> HttpResponse:
+def stripe_webhook(request: HttpRequest, endpoint: str = "connect") -> HttpResponse:
     """Verify, record once, answer fast; a task does the work in the store's schema."""
+    secret = webhook_secret(endpoint)
+    if not secret:  # an endpoint this deployment has not configured accepts nothing
+        return JsonResponse({"error": "invalid signature"}, status=400)
     if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY:
         return JsonResponse({"error": "payload too large"}, status=413)
     try:
         event = stripe_client.webhook_verify(
             payload=request.body,
             signature=request.headers.get("Stripe-Signature", ""),
-            secret=settings.STRIPE_WEBHOOK_SECRET,
+            secret=secret,
         )
     except ValueError:
         return JsonResponse({"error": "invalid signature"}, status=400)

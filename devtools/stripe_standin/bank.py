@@ -11,7 +11,14 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-from .money import MINIMUM_AMOUNTS, card_for, default_currency, format_amount, luhn_ok
+from .money import (
+    COUNTRY_CURRENCY,
+    MINIMUM_AMOUNTS,
+    card_for,
+    default_currency,
+    format_amount,
+    luhn_ok,
+)
 from .params import (
     StripeError,
     as_bool,
@@ -47,14 +54,17 @@ INITIAL_DUE = [
     "tos_acceptance.date",
     "tos_acceptance.ip",
 ]
+REQUIREMENTS_GRACE = 14 * 24 * 3600
 # What is left after "Submit with requirements still due".
 VERIFICATION_DUE = ["individual.verification.document", "external_account"]
 
 
-def _requirements(due: list[str], disabled_reason: str | None) -> dict[str, Any]:
+def _requirements(
+    due: list[str], disabled_reason: str | None, deadline: int | None = None
+) -> dict[str, Any]:
     return {
         "alternatives": [],
-        "current_deadline": None,
+        "current_deadline": deadline,
         "currently_due": list(due),
         "disabled_reason": disabled_reason,
         "errors": [],
@@ -82,20 +92,131 @@ def usable_account(store: Store, settings: Settings, account_id: str) -> dict[st
     return acct
 
 
-def create_account(store: Store, params: dict[str, Any]) -> dict[str, Any]:
-    check_known(params, ACCOUNT_CREATE_PARAMS)
-    kind = as_str(params.get("type", "standard"), "type")
-    if kind not in ("standard", "express", "custom"):
+BUSINESS_PROFILE_PARAMS = {
+    "annual_revenue", "estimated_worker_count", "mcc", "minority_owned_business_designation",
+    "monthly_estimated_revenue", "name", "product_description",
+    "specified_commercial_transactions_act_url", "support_address", "support_email",
+    "support_phone", "support_url", "url",
+}  # fmt: skip
+CONTROLLER_PARAMS = {"fees", "losses", "requirement_collection", "stripe_dashboard"}
+_CONTROLLER_VALUES = {
+    "fees[payer]": ("account", "application"),
+    "losses[payments]": ("application", "stripe"),
+    "requirement_collection": ("application", "stripe"),
+    "stripe_dashboard[type]": ("express", "full", "none"),
+}
+# What each legacy type means in controller properties (Stripe sets these on accounts
+# created with a type, STRIPE-FACTS 1.2); a controller set matching none is type "none".
+_LEGACY_CONTROLLER = {
+    "standard": {"fees": "account", "losses": "stripe", "requirement_collection": "stripe",
+                 "stripe_dashboard": "full"},
+    "express": {"fees": "application_express", "losses": "application",
+                "requirement_collection": "stripe", "stripe_dashboard": "express"},
+    "custom": {"fees": "application_custom", "losses": "application",
+               "requirement_collection": "application", "stripe_dashboard": "none"},
+}  # fmt: skip
+
+
+def _one_of(value: Any, param: str, allowed: tuple[str, ...]) -> str:
+    text = as_str(value, param)
+    if text not in allowed:
+        raise StripeError(400, f"Invalid {param}: must be one of {', '.join(allowed)}", param=param)
+    return text
+
+
+def _controller_from_params(raw: Any) -> dict[str, str]:
+    """Controller properties as sent, with Stripe's documented defaults filled in."""
+    ctl = as_hash(raw, "controller")
+    check_known(ctl, CONTROLLER_PARAMS, "controller")
+    fees = as_hash(ctl.get("fees", {}), "controller[fees]")
+    check_known(fees, {"payer"}, "controller[fees]")
+    losses = as_hash(ctl.get("losses", {}), "controller[losses]")
+    check_known(losses, {"payments"}, "controller[losses]")
+    dash = as_hash(ctl.get("stripe_dashboard", {}), "controller[stripe_dashboard]")
+    check_known(dash, {"type"}, "controller[stripe_dashboard]")
+    values = {
+        "fees": _one_of(fees.get("payer", "account"), "controller[fees][payer]",
+                        _CONTROLLER_VALUES["fees[payer]"]),
+        "losses": _one_of(losses.get("payments", "stripe"), "controller[losses][payments]",
+                          _CONTROLLER_VALUES["losses[payments]"]),
+        "requirement_collection": _one_of(
+            ctl.get("requirement_collection", "stripe"), "controller[requirement_collection]",
+            _CONTROLLER_VALUES["requirement_collection"]),
+        "stripe_dashboard": _one_of(dash.get("type", "full"), "controller[stripe_dashboard][type]",
+                                    _CONTROLLER_VALUES["stripe_dashboard[type]"]),
+    }  # fmt: skip
+    if values["losses"] == "application" and values["fees"] != "application":
         raise StripeError(
             400,
-            f"Invalid type: must be one of custom, express, or standard (got {kind!r}).",
-            param="type",
+            "Setting controller.losses.payments=application requires "
+            "controller.fees.payer=application.",
+            param="controller[losses][payments]",
         )
+    return values
+
+
+def create_account(store: Store, params: dict[str, Any]) -> dict[str, Any]:
+    check_known(params, ACCOUNT_CREATE_PARAMS)
+    if "type" in params and "controller" in params:
+        raise StripeError(
+            400,
+            "You cannot specify both `type` and `controller`: use controller properties.",
+            param="controller",
+        )
+    if "controller" in params:
+        ctl = _controller_from_params(params["controller"])
+        kind = next((t for t, c in _LEGACY_CONTROLLER.items() if c == ctl), "none")
+        controller: dict[str, Any] = {
+            "fees": {"payer": ctl["fees"]},
+            "is_controller": True,
+            "losses": {"payments": ctl["losses"]},
+            "requirement_collection": ctl["requirement_collection"],
+            "stripe_dashboard": {"type": ctl["stripe_dashboard"]},
+            "type": "application",
+        }
+    else:
+        kind = as_str(params.get("type", "standard"), "type")
+        if kind not in ("standard", "express", "custom"):
+            raise StripeError(
+                400,
+                f"Invalid type: must be one of custom, express, or standard (got {kind!r}).",
+                param="type",
+            )
+        legacy = _LEGACY_CONTROLLER[kind]
+        # An account created with a legacy type reports the matching controller set too;
+        # a Standard account controls itself.
+        controller = {
+            "fees": {"payer": legacy["fees"]},
+            "is_controller": kind != "standard" or None,
+            "losses": {"payments": legacy["losses"]},
+            "stripe_dashboard": {"type": legacy["stripe_dashboard"]},
+            "type": "account" if kind == "standard" else "application",
+        }
+        if kind != "standard":
+            controller["requirement_collection"] = legacy["requirement_collection"]
     country = as_str(params.get("country", "US"), "country").upper()
-    if len(country) != 2 or not country.isalpha():
-        raise StripeError(400, f"Country '{country}' is unknown.", param="country")
+    if country not in COUNTRY_CURRENCY:
+        raise StripeError(
+            400,
+            f"Country '{country}' is unknown. Try using a 2-character alphanumeric country code "
+            "instead, such as 'US', 'EG', or 'GB'. A full list of country codes is available "
+            "at https://stripe.com/docs/connect/accounts#country-codes",
+            param="country",
+        )
+    settles_in = default_currency(country)
+    if params.get("default_currency"):
+        settles_in = as_str(params["default_currency"], "default_currency").lower()
+        if settles_in not in MINIMUM_AMOUNTS:
+            raise StripeError(
+                400,
+                f"{settles_in} is not a supported payout currency in {country}.",
+                param="default_currency",
+            )
     email = as_email(params["email"], "email") if params.get("email") else None
     profile = as_hash(params.get("business_profile", {}), "business_profile")
+    check_known(profile, BUSINESS_PROFILE_PARAMS, "business_profile")
+    if profile.get("url"):
+        as_url(profile["url"], "business_profile[url]")
     created = now()
     acct = {
         "id": new_id("acct_", 16),
@@ -110,21 +231,21 @@ def create_account(store: Store, params: dict[str, Any]) -> dict[str, Any]:
         "business_type": params.get("business_type"),
         "capabilities": {"card_payments": "inactive", "transfers": "inactive"},
         "charges_enabled": False,
-        "controller": {"type": "account"}
-        if kind == "standard"
-        else {"type": "application", "is_controller": True},
+        "controller": controller,
         "country": country,
         "created": created,
-        "default_currency": as_str(
-            params.get("default_currency", default_currency(country)), "default_currency"
-        ).lower(),
+        "default_currency": settles_in,
         "details_submitted": False,
         "email": email,
         "future_requirements": _requirements([], None),
         "livemode": False,
         "metadata": metadata(params.get("metadata", {})),
         "payouts_enabled": False,
-        "requirements": _requirements(INITIAL_DUE, "requirements.past_due"),
+        # Prefilled fields are not asked again (STRIPE-FACTS 1.7).
+        "requirements": _requirements(
+            [p for p in INITIAL_DUE if not (p == "business_profile.url" and profile.get("url"))],
+            "requirements.past_due",
+        ),
         "settings": {
             "dashboard": {"display_name": profile.get("name") or email, "timezone": "Etc/UTC"}
         },
@@ -155,7 +276,10 @@ def set_onboarding_outcome(
             payouts_enabled=False,
             details_submitted=True,
             capabilities={"card_payments": "inactive", "transfers": "inactive"},
-            requirements=_requirements(VERIFICATION_DUE, "requirements.past_due"),
+            # Stripe gives a date by which what is still due must be provided.
+            requirements=_requirements(
+                VERIFICATION_DUE, "requirements.past_due", now() + REQUIREMENTS_GRACE
+            ),
         )
     else:
         raise ValueError(outcome)
@@ -213,6 +337,17 @@ def deauthorize(
     )
 
 
+def revoke_access(store: Store, account_id: str) -> dict[str, Any]:
+    """The seller removed the platform, and its webhook has not (yet) reached anyone:
+    from now on every call about this account gets Stripe's 403."""
+    acct = store.get("accounts", account_id)
+    if acct is None:
+        raise no_such("account", account_id)
+    acct["_deauthorized"] = True
+    store.mark_dirty()
+    return acct
+
+
 # --- account links ----------------------------------------------------------------------
 
 LINK_PARAMS = {"account", "type", "return_url", "refresh_url", "collect", "collection_options",
@@ -238,7 +373,8 @@ def create_account_link(store: Store, settings: Settings, params: dict[str, Any]
             "Invalid type: must be one of account_onboarding or account_update",
             param="type",
         )
-    if kind == "account_update" and acct["type"] == "standard":
+    dashboard = ((acct.get("controller") or {}).get("stripe_dashboard") or {}).get("type")
+    if kind == "account_update" and (acct["type"] == "standard" or dashboard == "full"):
         raise StripeError(
             400,
             "You cannot create `account_update` type Account Links for Standard accounts.",

@@ -1,8 +1,9 @@
 """`/_standin/...`: JSON endpoints that tests and the dev UI use to steer the stand-in.
 
 They do what only Stripe (or a customer, or a bank) could do for real: inspect recorded
-requests, inject faults, open disputes, disconnect accounts, pay without a browser, and
-manage webhook delivery. No authentication: this server only ever listens locally.
+requests, inject faults, open disputes, disconnect accounts (with the event, or silently
+revoke access), pay without a browser, and manage webhook delivery. No authentication:
+this server only ever listens locally.
 """
 
 from __future__ import annotations
@@ -231,6 +232,12 @@ def _route(
             acct.setdefault("_secret_keys", []).append(key)
             store.mark_dirty()
             return json_response(200, {"secret_key": key, "account": acct["id"]})
+
+    if (match := re.fullmatch(r"/accounts/([A-Za-z0-9_]+)/revoke", sub)) and method == "POST":
+        # Access gone without an event (lost, or not sent yet): calls now get the 403.
+        with store.lock:
+            bank.revoke_access(store, match.group(1))
+            return json_response(200, {"ok": True})
 
     if (match := re.fullmatch(r"/accounts/([A-Za-z0-9_]+)/complete", sub)) and method == "POST":
         outcome = str(data.get("outcome") or "complete")

@@ -50,10 +50,18 @@ EURO_COUNTRIES = {"AT", "BE", "CY", "DE", "EE", "ES", "FI", "FR", "GR", "HR", "I
                   "LU", "LV", "MT", "NL", "PT", "SI", "SK"}  # fmt: skip
 
 
+# Countries where accounts can be created, with the currency an account settles in by
+# default (its Country Spec's default_currency).
+COUNTRY_CURRENCY: dict[str, str] = {
+    **DEFAULT_CURRENCY_BY_COUNTRY,
+    **dict.fromkeys(EURO_COUNTRIES, "eur"),
+    "BG": "eur", "GI": "gbp", "LI": "chf", "RO": "ron", "MY": "myr", "TH": "thb", "AE": "aed",
+    "ID": "idr",
+}  # fmt: skip
+
+
 def default_currency(country: str) -> str:
-    if country in EURO_COUNTRIES:
-        return "eur"
-    return DEFAULT_CURRENCY_BY_COUNTRY.get(country, "usd")
+    return COUNTRY_CURRENCY.get(country, "usd")
 
 
 def format_amount(amount: int, currency: str) -> str:

@@ -15,6 +15,11 @@ class ConnectedAccount(models.Model):
     details_submitted = models.BooleanField(default=False)
     requirements_due = models.JSONField(default=list, blank=True)
     disabled_reason = models.CharField(max_length=120, blank=True)
+    # Fixed at creation (Stripe can't change an account's country); the settlement
+    # currency decides Stripe's minimum charge for the store's prices.
+    country = models.CharField(max_length=2, blank=True)
+    default_currency = models.CharField(max_length=3, blank=True)
+    requirements_deadline = models.DateTimeField(null=True, blank=True)
     deauthorized_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +19,21 @@ from .models import ConnectedAccount, FeeLedgerEntry, PaymentIncident, StripeEve
 
 def connected_account_for(store: Store) -> ConnectedAccount | None:
     return ConnectedAccount.objects.filter(store_id=store.pk).first()
+
+
+def settlement_currency_active_store() -> str | None:
+    """catalog.hooks provider: the currency the active store's Stripe account settles in."""
+    from django.db import connection
+
+    schema = getattr(connection, "schema_name", "")
+    if not schema:
+        return None
+    row = (
+        ConnectedAccount.objects.filter(store__schema_name=schema, deauthorized_at__isnull=True)
+        .values_list("default_currency", flat=True)
+        .first()
+    )
+    return row or None
 
 
 def connected_account_link(*, store: Store, account: Account) -> ConnectedAccount:
@@ -48,6 +63,13 @@ def connected_account_sync(*, account: Account) -> ConnectedAccount:
         row.details_submitted = account.details_submitted
         row.requirements_due = account.requirements_due
         row.disabled_reason = account.disabled_reason[:120]
+        row.country = account.country[:2] or row.country
+        row.default_currency = account.default_currency[:3] or row.default_currency
+        row.requirements_deadline = (
+            datetime.fromtimestamp(account.requirements_deadline, tz=UTC)
+            if account.requirements_deadline
+            else None
+        )
         row.save()
         store_set_charges(
             store_id=row.store_id,
@@ -77,6 +99,11 @@ def connected_account_deauthorize(*, account_id: str) -> ConnectedAccount | None
             reason="The Stripe account was disconnected from the platform. Reconnect to sell again.",
         )
     return row
+
+
+def connected_account_access_revoked(account_id: str) -> None:
+    """Stripe refused us an account (403): disconnect it, exactly as deauthorization does."""
+    connected_account_deauthorize(account_id=account_id)
 
 
 def connected_account_forget(*, store: Store) -> None:

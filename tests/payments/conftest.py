@@ -84,17 +84,11 @@ def post_event(client, event: dict, *, secret: str = SECRET, at: int | None = No
     )
 
 
-def connect_store(store, standin: Standin, *, outcome: str = "complete"):
+def connect_store(store, standin: Standin, *, outcome: str = "complete", country: str = "US"):
     """Connect a store's Stripe account through the stand-in, as onboarding would."""
-    from payments import services, stripe_client
-    from payments.platform.services import connected_account_for, connected_account_link
+    from payments import services
 
-    row = connected_account_for(store)
-    if row is None:
-        account = stripe_client.account_create(
-            store_key=f"{store.schema_name}:t", email="owner@example.com"
-        )
-        row = connected_account_link(store=store, account=account)
+    row = services.connect_account_claim(store=store, email="owner@example.com", country=country)
     standin.call("POST", f"/accounts/{row.stripe_account_id}/complete", {"outcome": outcome})
     services.connect_refresh(store=store)
     store.refresh_from_db()

@@ -164,7 +164,11 @@ def test_account_updates_reach_the_right_store(
 
     for store in (alice_store, mallory_store):
         services.connect_start(
-            store=store, email="x@example.com", return_url="http://r/", refresh_url="http://f/"
+            store=store,
+            email="x@example.com",
+            country="US",
+            return_url="http://r/",
+            refresh_url="http://f/",
         )
     alice_account = connected_account_for(alice_store).stripe_account_id
     standin.call("POST", f"/accounts/{alice_account}/complete", {"outcome": "requirements_due"})
@@ -183,7 +187,7 @@ def test_onboarding_not_connected_then_requirements_due_then_ready_then_deauthor
 ):
     client = store_client(alice_store, alice)
     assert b"Not connected" in client.get("/dashboard/stripe/").content
-    go = client.post("/dashboard/stripe/connect/")
+    go = client.post("/dashboard/stripe/connect/", {"country": "US"})
     assert go.status_code == 302 and "/hosted/onboarding/" in go["Location"]
     link = urllib.parse.urlsplit(go["Location"])
     # The seller leaves with requirements due; the return URL must not trust the redirect.

@@ -412,6 +412,7 @@ PUBLIC_ROUTES: dict[str, Fill] = {
     "landing": _none,
     "healthz": _none,
     "stripe_webhook": _none,
+    "stripe_webhook_account": _none,
     "handoff_start": _none,
     "sellers:home": _none,
     "sellers:store_create": _none,

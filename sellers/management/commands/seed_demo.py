@@ -19,7 +19,7 @@ from catalog.samples import sample_pdf_bytes
 from catalog.services import product_create, product_publish
 from payments import services as payments
 from payments import stripe_client
-from payments.platform.services import connected_account_for, connected_account_link
+from payments.platform.services import connected_account_for
 from sellers.models import User
 from tenants.models import Store
 from tenants.services import store_create, store_update_settings
@@ -110,10 +110,7 @@ class Command(BaseCommand):
         row = connected_account_for(store)
         try:
             if row is None:
-                account = stripe_client.account_create(
-                    store_key=f"{store.schema_name}:demo", email=SELLER[0]
-                )
-                row = connected_account_link(store=store, account=account)
+                row = payments.connect_account_claim(store=store, email=SELLER[0], country="US")
             if not row.charges_enabled:
                 request = urllib.request.Request(
                     f"{settings.STRIPE_API_BASE}/_standin/accounts/{row.stripe_account_id}/complete",

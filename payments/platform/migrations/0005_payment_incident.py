@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("payments_platform", "0003_ledger_verbose_name"),
+        ("payments_platform", "0004_account_country_currency_deadline"),
         ("tenants", "0003_store_logo"),
     ]
 
