@@ -12,6 +12,7 @@ BENCHES = [
     ["bench.download_auth"],
     ["bench.load"],
     ["bench.migrations", "--stores", "1000"],
+    ["bench.stripe_client_reuse", "--calls", "500"],
 ]
 
 

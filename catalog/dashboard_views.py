@@ -26,7 +26,7 @@ from django.views.decorators.http import require_POST
 from tenants.decorators import store_owner_required
 
 from .forms import ProductCreateForm, ProductEditForm, ProductFileForm
-from .hooks import product_has_sales, product_stats
+from .hooks import product_currency_default, product_has_sales, product_stats
 from .models import Product
 from .services import (
     product_archive,
@@ -128,7 +128,7 @@ def product_create_view(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"“{product.title}” is saved as a draft.")
                 return _uploaded(request, _edit_url(product))
         return _render(request, "catalog/dashboard/product_create.html", {"form": form}, status=400)
-    form = ProductCreateForm(initial={"currency": "usd"})
+    form = ProductCreateForm(initial={"currency": product_currency_default()})
     return _render(request, "catalog/dashboard/product_create.html", {"form": form})
 
 

@@ -63,3 +63,12 @@ def register_settlement_currency(provider: SettlementProvider | None) -> Settlem
 
 def settlement_currency() -> str | None:
     return _settlement() if _settlement is not None else None
+
+
+def product_currency_default() -> str:
+    """A new product's currency: the one the store's account settles in, when products
+    can be priced in it (else USD)."""
+    from .money import CURRENCIES
+
+    settles_in = settlement_currency()
+    return settles_in if settles_in in CURRENCIES else "usd"

@@ -71,6 +71,8 @@ def _stripe_context(request: HttpRequest, state: dict, account: Account | None =
         context["payouts_enabled"] = bool(row and row.payouts_enabled)
     context["requirements"] = requirement_labels(due)
     default = country_default(accept_language=request.headers.get("Accept-Language", ""))
+    if row is not None and row.country in BY_CODE:
+        context["account_country"] = BY_CODE[row.country].name
     context["countries"] = COUNTRY_CHOICES
     context["country_default"] = default
     context.update(_fee_context(store, BY_CODE[default].currency))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -173,24 +174,31 @@ class Refund:
 
 
 _client_lock = threading.Lock()
-_client_cache: tuple[tuple[str, str, float], stripe.StripeClient] | None = None
+_client_cache: tuple[tuple[str, str, float, int], stripe.StripeClient] | None = None
 
 
 def _client() -> stripe.StripeClient:
     """The process's Stripe client, built once per configuration (tests switch settings).
 
     `RequestsClient` keeps one `requests.Session` per thread, so each worker thread reuses
-    its TLS connection to Stripe instead of handshaking on every call.
+    its TLS connection to Stripe instead of handshaking on every call. The process id is
+    part of the key: a forked worker (gunicorn, Celery prefork) never shares its parent's
+    open connections.
     """
     global _client_cache
-    config = (settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE or "", settings.STRIPE_TIMEOUT)
+    config = (
+        settings.STRIPE_SECRET_KEY,
+        settings.STRIPE_API_BASE or "",
+        settings.STRIPE_TIMEOUT,
+        os.getpid(),
+    )
     cached = _client_cache
     if cached is not None and cached[0] == config:
         return cached[1]
     with _client_lock:
         if _client_cache is not None and _client_cache[0] == config:
             return _client_cache[1]
-        key, base, timeout = config
+        key, base, timeout, _ = config
         client = stripe.StripeClient(
             key,
             stripe_version=STRIPE_API_VERSION,

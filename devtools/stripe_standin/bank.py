@@ -15,6 +15,7 @@ from .money import (
     COUNTRY_CURRENCY,
     MINIMUM_AMOUNTS,
     card_for,
+    convert,
     default_currency,
     format_amount,
     luhn_ok,
@@ -559,6 +560,20 @@ def create_session(
         raise StripeError(400, "All line items must use the same currency.", param="line_items")
     currency = items[0]["currency"]
     amount_total = sum(item["amount_total"] for item in items)
+    settles_in = acct.get("default_currency") or currency
+    if settles_in != currency and settles_in in MINIMUM_AMOUNTS:
+        # Stripe converts a charge to the account's settlement currency and applies that
+        # currency's minimum to the converted amount (STRIPE-FACTS 3.3).
+        converted = convert(amount_total, currency, settles_in)
+        if converted is not None and converted < MINIMUM_AMOUNTS[settles_in]:
+            raise StripeError(
+                400,
+                f"Amount must convert to at least {format_amount(MINIMUM_AMOUNTS[settles_in], settles_in)}. "
+                f"{format_amount(amount_total, currency)} converts to approximately "
+                f"{format_amount(converted, settles_in)}.",
+                code="amount_too_small",
+                param="line_items",
+            )
 
     pi_data = as_hash(params.get("payment_intent_data", {}), "payment_intent_data")
     check_known(pi_data, PI_DATA_PARAMS, "payment_intent_data")

@@ -64,6 +64,24 @@ def default_currency(country: str) -> str:
     return COUNTRY_CURRENCY.get(country, "usd")
 
 
+# The stand-in's exchange rates: approximate value of one major unit in US dollars.
+USD_VALUE: dict[str, float] = {
+    "usd": 1.0, "aed": 0.272, "aud": 0.65, "bgn": 0.56, "brl": 0.18, "cad": 0.72,
+    "chf": 1.12, "czk": 0.044, "dkk": 0.147, "eur": 1.10, "gbp": 1.28, "hkd": 0.128,
+    "huf": 0.0028, "inr": 0.0118, "jpy": 0.0066, "mxn": 0.053, "myr": 0.225, "nok": 0.092,
+    "nzd": 0.58, "pln": 0.26, "ron": 0.22, "sek": 0.095, "sgd": 0.75, "thb": 0.029,
+}  # fmt: skip
+
+
+def convert(amount: int, source: str, target: str) -> int | None:
+    """`amount` minor units of `source` in minor units of `target` (None: no rate)."""
+    if source not in USD_VALUE or target not in USD_VALUE:
+        return None
+    major = amount / (1 if source in ZERO_DECIMAL else 100)
+    value = major * USD_VALUE[source] / USD_VALUE[target]
+    return int(value * (1 if target in ZERO_DECIMAL else 100))
+
+
 def format_amount(amount: int, currency: str) -> str:
     """Human price as a checkout page shows it: `$12.00`, `€9.50`, `¥500`."""
     currency = currency.lower()

@@ -314,6 +314,8 @@ def test_the_account_updated_webhook_then_saves_it(
     alice_store.refresh_from_db()
     assert alice_store.can_take_charges
     assert connected_account_for(alice_store).default_currency == "jpy"
+    page = store_client(alice_store, alice).get("/dashboard/stripe/").content.decode()
+    assert "Ready to sell" in page and "Stripe settles your sales in JPY (Japan)" in page
 
 
 # --- The page says things in words -------------------------------------------------------
@@ -387,3 +389,42 @@ def test_return_urls_point_back_to_the_store(alice, alice_store, standin):
     assert urllib.parse.urlsplit(sent["params"]["return_url"]).path == "/dashboard/stripe/return/"
     assert json.dumps(sent["params"]).count(alice_store.host) == 2
     assert go.status_code == 302
+
+
+@pytest.mark.parametrize(("country", "currency"), [("US", "usd"), ("FR", "eur"), ("JP", "jpy")])
+def test_the_account_calls_a_seller_in_the_us_france_and_japan_sends(
+    alice, alice_store, standin, country, currency, capsys
+):
+    """What each account call sends, from the stand-in's request log (printed with -s)."""
+    standin.call("DELETE", "/requests")
+    client = store_client(alice_store, alice)
+    client.post("/dashboard/stripe/connect/", {"country": country})
+    account = connected_account_for(alice_store).stripe_account_id
+    standin.call("POST", f"/accounts/{account}/complete", {"outcome": "complete"})
+    client.get("/dashboard/stripe/return/")
+    log = [
+        {
+            k: r[k]
+            for k in (
+                "method",
+                "path",
+                "stripe_account",
+                "idempotency_key",
+                "stripe_version",
+                "params",
+                "status",
+            )
+        }
+        for r in standin.requests("/v1/account")
+    ]
+    with capsys.disabled():
+        print(f"\n--- seller in {country} ---\n{json.dumps(log, indent=1)}")
+    create, link, retrieve = log
+    assert (create["method"], create["path"], create["status"]) == ("POST", "/v1/accounts", 200)
+    assert create["params"]["country"] == country and create["stripe_account"] is None
+    assert link["path"] == "/v1/account_links" and link["params"]["account"] == account
+    assert link["params"]["type"] == "account_onboarding"
+    assert (retrieve["method"], retrieve["path"]) == ("GET", f"/v1/accounts/{account}")
+    assert all(r["stripe_version"] == stripe_client.STRIPE_API_VERSION for r in log)
+    assert all(r["idempotency_key"] for r in log if r["method"] == "POST")
+    assert connected_account_for(alice_store).default_currency == currency

@@ -89,3 +89,34 @@ def test_the_checkout_line_item_shows_the_description_as_plain_text(alice_store,
     created = [r for r in standin.requests("/v1/checkout/sessions") if r["method"] == "POST"][-1]
     description = created["params"]["line_items"][0]["price_data"]["product_data"]["description"]
     assert description == "32 songbirds of the Alps, with maps."
+
+
+@pytest.mark.parametrize(("country", "currency"), [("FR", "eur"), ("JP", "jpy"), ("SE", "usd")])
+def test_a_new_product_is_priced_in_the_currency_the_account_settles_in(
+    alice, alice_store, standin, country, currency
+):
+    connect_store(alice_store, standin, country=country)
+    html = store_client(alice_store, alice).get("/dashboard/products/new/").content.decode()
+    # SEK is not a currency products are priced in (catalog.money.CURRENCIES): USD then.
+    assert f'<option value="{currency}" selected>' in html
+
+
+def test_stripe_refuses_a_charge_below_the_settlement_minimum_and_the_buyer_is_told(
+    alice_store, standin
+):
+    # A £0.30 price saved before this check existed, on a store whose account settles in USD.
+    connect_store(alice_store, standin, country="US")
+    product = product_with_file(alice_store, price=30, currency="gbp")
+    response = store_client(alice_store).post(
+        f"/buy/{product.slug}/", {"attempt": "0123456789abcdef0123456789abcdef"}
+    )
+    assert response.status_code == 502
+    assert b"Amount must convert to at least $0.50" in response.content
+    refused = [r for r in standin.requests("/v1/checkout/sessions") if r["method"] == "POST"][-1]
+    assert refused["error"]["code"] == "amount_too_small"
+    # £0.60 converts to about $0.77: Stripe takes it.
+    other = product_with_file(alice_store, price=60, currency="gbp")
+    ok = store_client(alice_store).post(
+        f"/buy/{other.slug}/", {"attempt": "1123456789abcdef0123456789abcdef"}
+    )
+    assert ok.status_code == 302
