@@ -369,7 +369,20 @@ def product_publish(*, product: Product, store: Store) -> Product:
     """Put a product on sale. Says everything that stands in the way, all at once."""
     with transaction.atomic():
         locked = Product.objects.select_for_update().get(pk=product.pk)
+        from tenants.models import Store
+
         problems = []
+        if not Store.objects.filter(pk=store.pk, status=Store.Status.ACTIVE).exists():
+            raise ValidationError(
+                "This store is suspended, so nothing can be put on sale. "
+                + (
+                    f"The platform says: “{store.suspended_reason}” "
+                    if store.suspended_reason
+                    else ""
+                )
+                + "Contact the platform to have it restored.",
+                code="store_suspended",
+            )
         if not locked.file:
             problems.append("Upload the PDF buyers will get.")
         try:

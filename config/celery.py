@@ -23,7 +23,7 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/10"),
     },
     "retry-failed-events": {
-        "task": "payments.platform.tasks.retry_failed_events",
+        "task": "payments.webhooks.retry_failed_events",
         "schedule": crontab(minute="*"),
     },
 }

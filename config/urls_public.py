@@ -7,7 +7,7 @@ from django.urls import include, path
 
 from config import site_files
 from config.health import healthz
-from payments.platform.views import stripe_webhook
+from payments.webhooks import stripe_webhook
 from sellers import handoff
 from sellers import views as seller_views
 

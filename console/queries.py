@@ -41,7 +41,7 @@ from django_tenants.utils import schema_context, schema_exists
 from catalog.money import CURRENCIES, MoneyError, to_decimal_string
 from payments.csv_export import csv_writer, spreadsheet_safe
 from payments.fees import FeeRule, fee_rule
-from payments.platform.models import ConnectedAccount, FeeLedgerEntry, StripeEvent
+from payments.platform.models import ConnectedAccount, FeeLedgerEntry, PaymentIncident, StripeEvent
 from tenants.models import Store
 
 from .models import AuditEntry
@@ -566,3 +566,12 @@ def audit_queryset(action: str = "") -> QuerySet[AuditEntry]:
     if action:
         rows = rows.filter(action=action)
     return rows.order_by("-at", "-pk")
+
+
+INCIDENTS_SHOWN = 50
+
+
+def payment_incidents() -> tuple[list[PaymentIncident], int]:
+    """Payments the platform did not deliver, newest first, and how many there are."""
+    rows = PaymentIncident.objects.select_related("store").order_by("-created_at")
+    return list(rows[:INCIDENTS_SHOWN]), rows.count()

@@ -13,7 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from payments.platform.models import ConnectedAccount, StripeEvent
-from payments.platform.services import event_retry
+from payments.services import store_checkouts_expire_queue
+from payments.webhooks import event_retry
 from sellers.handoff import admin_view_url
 from tenants.models import Store
 from tenants.services import store_restore, store_set_fee, store_suspend
@@ -87,6 +88,10 @@ def console_store_suspend(*, actor: User, store: Store, reason: str) -> Store:
             before=before,
             after=_status(changed),
         )
+        # Once this commits, a task expires the store's open Checkout Sessions at Stripe
+        # (no Stripe call inside this transaction); payments that still complete are
+        # refunded by the webhook.
+        store_checkouts_expire_queue(store=changed)
     return changed
 
 

@@ -258,11 +258,14 @@ def webhooks(request: HttpRequest) -> HttpResponse:
     flt = queries.EventFilter.from_query(request.GET)
     _problems(request, flt.problems)
     counts = queries.event_status_counts()
+    incidents, incident_count = queries.payment_incidents()
     return render(
         request,
         "console/webhooks.html",
         {
             "section": "webhooks",
+            "incidents": incidents,
+            "incident_count": incident_count,
             "filter": flt,
             "query": flt.querystring(),
             "page": _page(request, queries.events_queryset(flt)),

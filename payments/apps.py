@@ -14,3 +14,6 @@ class PaymentsConfig(AppConfig):
         from .queries import purchase_stats_by_product
 
         register_product_stats(purchase_stats_by_product)
+
+        # The webhook flow keeps its Celery tasks beside its view and handlers.
+        from . import webhooks  # noqa: F401

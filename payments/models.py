@@ -55,6 +55,39 @@ class Purchase(models.Model):
         return self.amount - self.platform_fee
 
 
+class CheckoutRecord(models.Model):
+    """A Checkout Session the platform created, written before the buyer is redirected.
+
+    A seller's Standard account has its own API keys, so anyone holding them can create
+    sessions that look like ours (`metadata[store]`, any price, no fee). Only sessions
+    recorded here are fulfilled, and only when Stripe's amount, currency and application
+    fee match the record. Store schema: the record belongs to the store whose account
+    the session lives on, and only the platform writes it.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        COMPLETE = "complete", "Paid"
+        EXPIRED = "expired", "Expired"
+        REFUNDED = "refunded", "Refunded (store suspended)"
+
+    session_id = models.CharField(max_length=100, unique=True)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="checkouts")
+    amount = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    fee = models.PositiveIntegerField()
+    fee_percent = models.DecimalField(max_digits=5, decimal_places=2)
+    fee_fixed = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.session_id} {self.amount} {self.currency} fee {self.fee}"
+
+
 class ChargeState(models.Model):
     """What Stripe said about a payment before (or after) we saw its checkout completing.
 

@@ -8,41 +8,94 @@ order and at the same moment; unique constraints and row locks make one outcome.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from catalog.models import Product
+from catalog.money import format_amount
 from catalog.rendering import markdown_text
-from payments.platform.models import ConnectedAccount, FeeLedgerEntry
+from payments.platform.models import ConnectedAccount, PaymentIncident
 from payments.platform.services import (
     connected_account_for,
     connected_account_forget,
     connected_account_link,
     connected_account_sync,
+    incident_mark_notified,
+    incident_record,
+    incident_refunded,
+    ledger_entry_record,
+    ledger_status_set,
 )
 from tenants.models import Store
 
 from . import stripe_client
 from .fees import fee_rule
-from .models import ChargeState, DownloadGrant, DownloadLog, LibraryToken, Purchase, StampedCopy
+from .locks import claimed
+from .models import (
+    ChargeState,
+    CheckoutRecord,
+    DownloadGrant,
+    DownloadLog,
+    LibraryToken,
+    Purchase,
+    StampedCopy,
+)
 from .stripe_client import CheckoutSession
 from .tokens import grant_token, new_salt, random_token, token_hash
 
 logger = logging.getLogger(__name__)
 
-OPEN_DISPUTE = {
-    "warning_needs_response",
-    "warning_under_review",
-    "needs_response",
-    "under_review",
-    "lost",
+
+# --- Disputes: what each status does to the buyer's access --------------------------------
+
+PAUSE, RESTORE, REVOKE = "pause", "restore", "revoke"
+
+# Every status of Stripe's Dispute object (STRIPE-FACTS 6.1, API 2026-10-28.endive).
+# - Open (an inquiry, a chargeback, or an appeal still being decided): downloads pause.
+#   The buyer asked their bank for the money back; until the bank decides, the file
+#   stays locked, and nothing is lost if the seller wins. Inquiries (`warning_*`) pause
+#   too: they are the step before a chargeback, and a buyer who keeps downloading while
+#   claiming "not received" weakens the seller's evidence.
+# - `won`, `warning_closed`: the seller kept the money (the inquiry closed without a
+#   chargeback); access comes back.
+# - `lost`: the money went back to the buyer; access ends (an appeal reopens it as
+#   `appeal_*`, which pauses, and `won` restores).
+# - `prevented`: the chargeback was stopped upstream by refunding the cardholder
+#   (Visa RDR): the buyer has their money back, so access ends as for a refund.
+DISPUTE_ACCESS: dict[str, str] = {
+    "warning_needs_response": PAUSE,
+    "warning_under_review": PAUSE,
+    "warning_closed": RESTORE,
+    "needs_response": PAUSE,
+    "under_review": PAUSE,
+    "appeal_needs_response": PAUSE,
+    "appeal_under_review": PAUSE,
+    "won": RESTORE,
+    "lost": REVOKE,
+    "prevented": REVOKE,
 }
+# Reasons a grant is locked because of a dispute; only these are lifted on RESTORE.
+DISPUTE_REASONS = {PAUSE: "disputed", REVOKE: "chargeback"}
+
+
+def dispute_access(status: str) -> str:
+    """What a dispute status does; a status Stripe adds later pauses until we map it."""
+    access = DISPUTE_ACCESS.get(status)
+    if access is None:
+        logger.warning("Unknown dispute status %r: pausing access", status)
+        return PAUSE
+    return access
 
 
 # --- Connect ------------------------------------------------------------------------------
@@ -157,8 +210,10 @@ def checkout_start(
 ) -> CheckoutSession:
     """A Checkout Session as a direct charge on the store's account, fee included.
 
-    `attempt` comes from the product page's form: a retried click (same attempt) reuses
-    the idempotency key, so Stripe answers with the same session.
+    `attempt` comes from the product page's form: a retried click (same attempt, same
+    parameters) reuses the idempotency key, so Stripe answers with the same session.
+    The session is recorded before the buyer is redirected: only recorded sessions are
+    ever fulfilled (see `purchase_fulfil`).
     """
     if not store.is_active:
         raise ValidationError("This store is not taking orders right now.")
@@ -168,27 +223,16 @@ def checkout_start(
     if not store.can_take_charges or account is None or not account.charges_enabled:
         raise ValidationError("This store cannot take payments yet. Please come back later.")
     plan = checkout_plan(store=store, product=product)
+    # For people reading the seller's Stripe dashboard; never trusted when fulfilling.
     metadata = {
         "store": store.schema_name,
         "store_subdomain": store.subdomain,
         "product": str(product.uid),
         "product_title": product.title[:100],
-        "fee": str(plan.fee),
-        "fee_percent": plan.fee_percent,
-        "fee_fixed": str(plan.fee_fixed),
     }
-    key = stripe_client.idempotency_key(
-        "checkout",
-        store.schema_name,
-        str(product.uid),
-        attempt,
-        plan.amount,
-        plan.currency,
-        plan.fee,
-    )
-    return stripe_client.checkout_session_create(
+    session = stripe_client.checkout_session_create(
         account_id=account.stripe_account_id,
-        attempt_key=key,
+        attempt=attempt,
         product_name=product.title,
         product_description=markdown_text(product.description)[:200],
         unit_amount=plan.amount,
@@ -198,6 +242,91 @@ def checkout_start(
         cancel_url=cancel_url,
         metadata=metadata,
     )
+    checkout_record(session=session, product=product, plan=plan)
+    # Suspended while we were talking to Stripe: close the session we just made.
+    if not Store.objects.filter(pk=store.pk, status=Store.Status.ACTIVE).exists():
+        checkout_expire(account_id=account.stripe_account_id, session_id=session.id)
+        raise ValidationError("This store is not taking orders right now.")
+    return session
+
+
+def checkout_record(*, session: CheckoutSession, product: Product, plan: CheckoutPlan) -> None:
+    """Remember what the platform asked Stripe for (a retried click finds it already)."""
+    expires = datetime.fromtimestamp(session.expires_at, tz=UTC) if session.expires_at else None
+    CheckoutRecord.objects.get_or_create(
+        session_id=session.id,
+        defaults={
+            "product": product,
+            "amount": plan.amount,
+            "currency": plan.currency,
+            "fee": plan.fee,
+            "fee_percent": plan.fee_percent,
+            "fee_fixed": plan.fee_fixed,
+            "expires_at": expires,
+        },
+    )
+
+
+def checkout_expire(*, account_id: str, session_id: str) -> str:
+    """Expire one open session at Stripe; returns its status afterwards."""
+    try:
+        session = stripe_client.checkout_session_expire(
+            account_id=account_id, session_id=session_id
+        )
+        status = session.status
+    except stripe_client.StripeFailure as exc:
+        if exc.retryable:
+            raise
+        # Not open any more (paid or expired meanwhile): ask what it is now.
+        status = stripe_client.checkout_session_retrieve(
+            account_id=account_id, session_id=session_id
+        ).status
+    if status == "expired":
+        CheckoutRecord.objects.filter(session_id=session_id, status="open").update(
+            status=CheckoutRecord.Status.EXPIRED
+        )
+    return status
+
+
+def store_checkouts_expire(*, store: Store) -> int:
+    """A suspended store takes no money: expire every session still open at Stripe.
+
+    Runs in the store's schema with no transaction open (one Stripe call per session).
+    A session paid meanwhile is refunded when its completion arrives (`purchase_fulfil`).
+    """
+    account = connected_account_for(store)
+    if account is None:
+        return 0
+    now = timezone.now()
+    open_ids = list(
+        CheckoutRecord.objects.filter(status=CheckoutRecord.Status.OPEN)
+        .exclude(expires_at__lte=now)
+        .values_list("session_id", flat=True)
+    )
+    expired = 0
+    for session_id in open_ids:
+        try:
+            expired += (
+                checkout_expire(account_id=account.stripe_account_id, session_id=session_id)
+                == "expired"
+            )
+        except stripe_client.StripeFailure:
+            logger.exception("Could not expire %s of %s", session_id, store.schema_name)
+            raise
+    return expired
+
+
+def store_checkouts_expire_queue(*, store: Store) -> None:
+    """After the suspension commits, a task in the store's schema expires its sessions."""
+    from . import tasks
+
+    schema = store.schema_name
+
+    def queue() -> None:
+        with schema_context(schema):
+            tasks.checkouts_expire.delay()
+
+    transaction.on_commit(queue)
 
 
 # --- Purchases ----------------------------------------------------------------------------
@@ -207,34 +336,88 @@ class NotOurs(Exception):
     """A Stripe object that does not belong to this store or product."""
 
 
-def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase, bool]:
-    """Exactly one Purchase (and one ledger row) per paid Checkout Session.
+class StoreSuspended(Exception):
+    """The payment completed for a suspended store; it was refunded, nothing delivered."""
 
-    Returns (purchase, created). Safe to call from any number of places at once.
+
+def _checkout_problem(
+    record: CheckoutRecord | None, session: CheckoutSession
+) -> tuple[str, str] | None:
+    """Why a paid session must not be fulfilled, or None when it matches our record."""
+    if record is None:
+        return (
+            PaymentIncident.Kind.UNRECORDED,
+            "The platform did not create this Checkout Session for this store.",
+        )
+    differences = []
+    if session.amount_total != record.amount:
+        differences.append(f"amount {session.amount_total} (recorded {record.amount})")
+    if session.currency != record.currency:
+        differences.append(f"currency {session.currency or '?'} (recorded {record.currency})")
+    if session.application_fee_amount != record.fee:
+        fee = session.application_fee_amount
+        differences.append(
+            f"application fee {'none' if fee is None else fee} (recorded {record.fee})"
+        )
+    if differences:
+        return PaymentIncident.Kind.MISMATCH, "Stripe says " + ", ".join(differences) + "."
+    return None
+
+
+def _claims_to_be_ours(session: CheckoutSession) -> bool:
+    return bool(session.metadata.get("store") or session.metadata.get("product"))
+
+
+def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase, bool]:
+    """Exactly one Purchase (and one ledger row) per paid Checkout Session we created.
+
+    Only a session recorded by `checkout_start`, whose amount, currency and application
+    fee (read from Stripe, expanded PaymentIntent) match the record, is fulfilled. Any
+    other paid session that claims to be ours is written to the incident list the
+    console shows, and raises NotOurs. A payment completing for a suspended store is
+    refunded and raises StoreSuspended. Returns (purchase, created); safe to call from
+    any number of places at once. Calls Stripe only for the suspended refund, never
+    inside a transaction.
     """
     if not session.is_paid:
         raise ValidationError("This checkout is not paid.")
-    if session.metadata.get("store") != store.schema_name:
-        raise NotOurs(f"Session {session.id} belongs to another store.")
     existing = Purchase.objects.filter(checkout_session_id=session.id).first()
     if existing is not None:
         return existing, False
-    product = Product.objects.filter(uid=session.metadata.get("product")).first()
-    if product is None:
-        raise NotOurs(f"Session {session.id} names an unknown product.")
-    fee = session.application_fee_amount
-    if fee is None:
-        fee = int(session.metadata.get("fee") or 0)
+    record = CheckoutRecord.objects.select_related("product").filter(session_id=session.id).first()
+    problem = _checkout_problem(record, session)
+    if problem is not None:
+        kind, detail = problem
+        if record is not None or _claims_to_be_ours(session):
+            account = connected_account_for(store)
+            incident_record(
+                kind=kind,
+                checkout_session_id=session.id,
+                store_id=store.pk,
+                account_id=account.stripe_account_id if account else "",
+                payment_intent_id=session.payment_intent_id,
+                amount=session.amount_total,
+                currency=session.currency,
+                fee=session.application_fee_amount,
+                detail=detail,
+            )
+            logger.warning("Not fulfilling %s in %s: %s", session.id, store.schema_name, detail)
+        raise NotOurs(f"Session {session.id}: {detail}")
+    assert record is not None
+    if not Store.objects.filter(pk=store.pk, status=Store.Status.ACTIVE).exists():
+        suspended_payment_refund(store=store, session=session, record=record)
+        raise StoreSuspended(f"Session {session.id} was paid while the store was suspended.")
+    product = record.product
     try:
         with transaction.atomic():
             purchase = Purchase.objects.create(
                 product=product,
                 buyer_email=session.customer_email or "unknown@invalid",
-                amount=session.amount_total,
-                currency=session.currency,
-                platform_fee=fee,
-                fee_percent=session.metadata.get("fee_percent") or "0",
-                fee_fixed=int(session.metadata.get("fee_fixed") or 0),
+                amount=record.amount,
+                currency=record.currency,
+                platform_fee=record.fee,
+                fee_percent=record.fee_percent,
+                fee_fixed=record.fee_fixed,
                 checkout_session_id=session.id,
                 payment_intent_id=session.payment_intent_id or None,
                 charge_id=session.charge_id,
@@ -248,12 +431,12 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
                 ),
                 download_limit=product.download_limit,
             )
-            FeeLedgerEntry.objects.create(
+            ledger_entry_record(
                 store_id=store.pk,
                 checkout_session_id=session.id,
                 payment_intent_id=session.payment_intent_id,
                 purchase_uid=purchase.uid,
-                product_title=product.title[:140],
+                product_title=product.title,
                 amount=purchase.amount,
                 platform_fee=purchase.platform_fee,
                 currency=purchase.currency,
@@ -261,6 +444,9 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
                 fee_fixed=purchase.fee_fixed,
                 status=purchase.status,
                 created_at=purchase.created_at,
+            )
+            CheckoutRecord.objects.filter(pk=record.pk).update(
+                status=CheckoutRecord.Status.COMPLETE
             )
             # A refund or dispute that arrived before the purchase applies now.
             if purchase.payment_intent_id:
@@ -281,6 +467,76 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
     return purchase, True
 
 
+def suspended_payment_refund(
+    *, store: Store, session: CheckoutSession, record: CheckoutRecord
+) -> PaymentIncident:
+    """Refund a payment a suspended store cannot deliver, platform fee included; once.
+
+    Recorded first (so the console shows it even if Stripe is down and the event is
+    retried), refunded at Stripe with no transaction open (the refund's idempotency key
+    makes repeats one refund), then the buyer is told why by email.
+    """
+    account = connected_account_for(store)
+    incident = incident_record(
+        kind=PaymentIncident.Kind.SUSPENDED_REFUND,
+        checkout_session_id=session.id,
+        store_id=store.pk,
+        account_id=account.stripe_account_id if account else "",
+        payment_intent_id=session.payment_intent_id,
+        amount=session.amount_total,
+        currency=session.currency,
+        fee=session.application_fee_amount,
+        buyer_email=session.customer_email,
+        detail="Paid after the store was suspended: refunded in full, platform fee included.",
+    )
+    if not incident.refund_id and account is not None and session.payment_intent_id:
+        refund = stripe_client.refund_create(
+            account_id=account.stripe_account_id,
+            payment_intent_id=session.payment_intent_id,
+            refund_application_fee=True,
+            reason=f"Store suspended ({session.id})",
+        )
+        incident_refunded(incident_id=incident.pk, refund_id=refund.id)
+    CheckoutRecord.objects.filter(pk=record.pk).update(status=CheckoutRecord.Status.REFUNDED)
+    if session.payment_intent_id:
+        charge_state_record(payment_intent_id=session.payment_intent_id, refunded=True)
+    incident_id = incident.pk
+
+    def queue() -> None:
+        from . import tasks
+
+        with schema_context("public"):
+            tasks.suspended_refund_notify.delay(incident_id)
+
+    transaction.on_commit(queue)
+    return incident
+
+
+def suspended_refund_notify(*, incident_id: int) -> bool:
+    """Tell the buyer their payment to a suspended store came back; once."""
+    with claimed(f"incident-mail:{incident_id}") as mine:
+        if not mine:
+            return False
+        incident = PaymentIncident.objects.select_related("store").get(pk=incident_id)
+        if incident.buyer_notified_at or not incident.buyer_email or not incident.refund_id:
+            return False
+        send_mail(
+            subject=f"Your payment to {incident.store.name} was refunded",
+            message=render_to_string(
+                "payments/email/suspended_refund.txt",
+                {
+                    "incident": incident,
+                    "store": incident.store,
+                    "amount": format_amount(incident.amount, incident.currency),
+                },
+            ),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[incident.buyer_email],
+        )
+        incident_mark_notified(incident_id=incident_id)
+    return True
+
+
 def _after_sale(purchase_id: int, *, schema: str, stamping: bool) -> None:
     from . import tasks
 
@@ -291,6 +547,81 @@ def _after_sale(purchase_id: int, *, schema: str, stamping: bool) -> None:
         tasks.notify_seller.delay(purchase_id)
         if stamping:
             tasks.stamp_purchase.delay(purchase_id)
+
+
+def receipt_send(*, store: Store, purchase_id: int) -> bool:
+    """The buyer's receipt, once. Mail goes out with no transaction or row lock held."""
+    with claimed(f"receipt:{store.schema_name}:{purchase_id}") as mine:
+        if not mine:
+            return False  # another worker is sending it right now
+        purchase = Purchase.objects.select_related("product", "grant").get(pk=purchase_id)
+        if purchase.receipt_sent_at:
+            return False
+        context = {
+            "purchase": purchase,
+            "store": store,
+            "download_url": download_url_for(purchase, store=store),
+        }
+        send_mail(
+            subject=f"Your receipt from {store.name}: {purchase.product.title}",
+            message=render_to_string("payments/email/receipt.txt", context),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[purchase.buyer_email],
+            html_message=render_to_string("payments/email/receipt.html", context),
+        )
+        Purchase.objects.filter(pk=purchase_id).update(receipt_sent_at=timezone.now())
+    return True
+
+
+def receipt_resend(*, store: Store, purchase_id: int) -> bool:
+    Purchase.objects.filter(pk=purchase_id).update(receipt_sent_at=None)
+    return receipt_send(store=store, purchase_id=purchase_id)
+
+
+def seller_notify(*, store: Store, purchase_id: int) -> bool:
+    """The seller's "new sale" email, once, when they asked for it."""
+    if not store.notify_on_sale or store.owner_id is None:
+        return False
+    with claimed(f"sale-notice:{store.schema_name}:{purchase_id}") as mine:
+        if not mine:
+            return False
+        purchase = Purchase.objects.select_related("product").get(pk=purchase_id)
+        if purchase.seller_notified_at:
+            return False
+        send_mail(
+            subject=f"New sale: {purchase.product.title} ({purchase.amount_display})",
+            message=render_to_string(
+                "payments/email/sale.txt", {"purchase": purchase, "store": store}
+            ),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[store.owner.email],
+        )
+        Purchase.objects.filter(pk=purchase_id).update(seller_notified_at=timezone.now())
+    return True
+
+
+def store_reconcile(*, store: Store, lookback_hours: int = 72) -> int:
+    """Checkout Sessions completed at Stripe with no purchase here get one (if ours)."""
+    account = connected_account_for(store)
+    if account is None or account.deauthorized_at:
+        return 0
+    since = int(time.time()) - lookback_hours * 3600
+    made = 0
+    for session in stripe_client.checkout_sessions_completed_since(
+        account_id=account.stripe_account_id, since=since
+    ):
+        if not session.is_paid:
+            continue
+        if Purchase.objects.filter(checkout_session_id=session.id).exists():
+            continue
+        try:
+            _, created = purchase_fulfil(store=store, session=session)
+        except (NotOurs, StoreSuspended):
+            continue
+        made += int(created)
+    if made:
+        logger.warning("Reconciliation created %s purchases in %s", made, store.schema_name)
+    return made
 
 
 def purchase_confirm(*, store: Store, session_id: str) -> Purchase | None:
@@ -306,11 +637,15 @@ def purchase_confirm(*, store: Store, session_id: str) -> Purchase | None:
     )
     if not session.is_paid:
         return None
-    purchase, _ = purchase_fulfil(store=store, session=session)
+    try:
+        purchase, _ = purchase_fulfil(store=store, session=session)
+    except StoreSuspended:
+        return None
     return purchase
 
 
 def _set_status(purchase: Purchase, status: str, *, revoke_reason: str = "") -> None:
+    """Set a purchase's status and its grant's lock; RESTORE lifts only dispute locks."""
     now = timezone.now()
     purchase.status = status
     if status == Purchase.Status.REFUNDED and not purchase.refunded_at:
@@ -321,11 +656,15 @@ def _set_status(purchase: Purchase, status: str, *, revoke_reason: str = "") -> 
     grant = DownloadGrant.objects.filter(purchase=purchase)
     if revoke_reason:
         grant.filter(revoked_at__isnull=True).update(revoked_at=now, revoked_reason=revoke_reason)
+        # A pause that became final (or the other way round) says so.
+        grant.filter(revoked_reason__in=DISPUTE_REASONS.values()).exclude(
+            revoked_reason=revoke_reason
+        ).update(revoked_reason=revoke_reason)
     else:
-        grant.update(revoked_at=None, revoked_reason="")
-    FeeLedgerEntry.objects.filter(checkout_session_id=purchase.checkout_session_id).update(
-        status=status, updated_at=now
-    )
+        grant.filter(revoked_reason__in=DISPUTE_REASONS.values()).update(
+            revoked_at=None, revoked_reason=""
+        )
+    ledger_status_set(checkout_session_id=purchase.checkout_session_id, status=status)
 
 
 def _apply_charge_state(purchase: Purchase, state: ChargeState) -> None:
@@ -335,11 +674,20 @@ def _apply_charge_state(purchase: Purchase, state: ChargeState) -> None:
     if state.refunded:
         if purchase.status != Purchase.Status.REFUNDED:
             _set_status(purchase, Purchase.Status.REFUNDED, revoke_reason="refunded")
-    elif state.dispute_status in OPEN_DISPUTE:
-        if purchase.status != Purchase.Status.DISPUTED:
-            _set_status(purchase, Purchase.Status.DISPUTED, revoke_reason="disputed")
-    elif state.dispute_status == "won" and purchase.status == Purchase.Status.DISPUTED:
-        _set_status(purchase, Purchase.Status.PAID)
+        return
+    if not state.dispute_status or purchase.status == Purchase.Status.REFUNDED:
+        return
+    access = dispute_access(state.dispute_status)
+    if access == RESTORE:
+        if purchase.status == Purchase.Status.DISPUTED:
+            _set_status(purchase, Purchase.Status.PAID)
+    else:
+        reason = DISPUTE_REASONS[access]
+        current = DownloadGrant.objects.filter(purchase=purchase).values_list(
+            "revoked_reason", flat=True
+        )
+        if purchase.status != Purchase.Status.DISPUTED or reason not in current:
+            _set_status(purchase, Purchase.Status.DISPUTED, revoke_reason=reason)
 
 
 def charge_state_record(
@@ -402,8 +750,11 @@ def download_reset(*, purchase: Purchase) -> None:
 @dataclass(frozen=True)
 class DownloadDecision:
     allowed: bool
-    reason: str  # ok / unknown / refunded / disputed / revoked / expired / limit / preparing
+    # ok / unknown / refunded / disputed / chargeback / revoked / expired / limit / preparing
+    reason: str
     grant: DownloadGrant | None = None
+    file_name: str = ""  # the storage name to deliver, when allowed
+    filename: str = ""  # what the buyer's browser saves it as
 
 
 def download_url_for(purchase: Purchase, *, store: Store) -> str:
@@ -459,9 +810,59 @@ def download_authorize(*, token: str, ip: str | None, user_agent: str) -> Downlo
     return DownloadDecision(True, "ok", grant)
 
 
+def download_open(*, token: str, ip: str | None, user_agent: str) -> DownloadDecision:
+    """The download page's one call: authorize and count, choose the file to deliver,
+    and (for a stamped copy still being made) make sure the stamping task is queued."""
+    decision = download_authorize(token=token, ip=ip, user_agent=user_agent)
+    if decision.reason == "preparing" and decision.grant is not None:
+        purchase_id = decision.grant.purchase_id
+        # The task is idempotent; queue it again at most every 15 s per purchase, so a
+        # copy whose first task was lost (or failed) still gets made while the buyer waits.
+        if cache.add(f"stamp-kick:{connection.schema_name}:{purchase_id}", 1, 15):
+            from . import tasks
+
+            tasks.stamp_purchase.delay(purchase_id)
+        return decision
+    if not decision.allowed or decision.grant is None:
+        return decision
+    purchase = decision.grant.purchase
+    product = purchase.product
+    filename = product.file_name or f"{product.slug}.pdf"
+    if not filename.lower().endswith(".pdf"):
+        filename += ".pdf"
+    return DownloadDecision(
+        True,
+        "ok",
+        decision.grant,
+        file_name=purchase.stamped.file.name if product.stamping else product.file.name,
+        filename=filename,
+    )
+
+
 # --- Buyer library (magic links) ------------------------------------------------------------
 
 LIBRARY_TTL = timedelta(hours=24)
+
+
+def library_link_send(*, store: Store, email: str) -> bool:
+    """Email a magic link when this email bought here; nothing otherwise.
+
+    Queued by the library page for every well-formed address (a task), so the page
+    answers in the same time whether or not the email bought here.
+    """
+    token = library_link_create(email=email)
+    if token is None:
+        return False
+    send_mail(
+        subject=f"Your purchases at {store.name}",
+        message=render_to_string(
+            "payments/email/library.txt",
+            {"store": store, "link": f"{store.url}/library/{token}/"},
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[email.strip().lower()],
+    )
+    return True
 
 
 def library_link_create(*, email: str) -> str | None:

@@ -133,6 +133,7 @@ class CheckoutSession:
     metadata: dict[str, str]
     application_fee_amount: int | None = None
     charge_id: str = ""
+    expires_at: int | None = None
 
     @classmethod
     def from_stripe(cls, obj: Any) -> CheckoutSession:
@@ -157,6 +158,7 @@ class CheckoutSession:
             metadata=dict(data.get("metadata") or {}),
             application_fee_amount=fee,
             charge_id=charge_id,
+            expires_at=data.get("expires_at"),
         )
 
     @property
@@ -206,6 +208,11 @@ def _client() -> stripe.StripeClient:
         )
         _client_cache = (config, client)
         return client
+
+
+def key_is_live() -> bool:
+    """Whether our secret key is a live-mode key; events of the other mode are not ours."""
+    return settings.STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
 
 
 def idempotency_key(*parts: Any) -> str:
@@ -366,7 +373,7 @@ def account_link_create(*, account_id: str, return_url: str, refresh_url: str, n
 def checkout_session_create(
     *,
     account_id: str,
-    attempt_key: str,
+    attempt: str,
     product_name: str,
     product_description: str,
     unit_amount: int,
@@ -402,11 +409,16 @@ def checkout_session_create(
     }
     if expires_at:
         params["expires_at"] = expires_at
+    # The key covers every parameter, not just what the sale means: a retried click with
+    # the same attempt gets the same session, and a changed title, description, URL or
+    # fee (a renamed product, another host) makes a new one instead of Stripe's
+    # "same parameters" error.
+    key = idempotency_key("checkout", account_id, attempt, params)
     obj = _call_on(
         account_id,
         _client().v1.checkout.sessions.create,
         params=params,
-        options={"stripe_account": account_id, "idempotency_key": attempt_key},
+        options={"stripe_account": account_id, "idempotency_key": key},
     )
     return CheckoutSession.from_stripe(obj)
 
@@ -419,6 +431,20 @@ def checkout_session_retrieve(*, account_id: str, session_id: str) -> CheckoutSe
         session_id,
         params=params,
         options={"stripe_account": account_id},
+    )
+    return CheckoutSession.from_stripe(obj)
+
+
+def checkout_session_expire(*, account_id: str, session_id: str) -> CheckoutSession:
+    """Close an open session so it can no longer be paid (Stripe refuses unless open)."""
+    obj = _call_on(
+        account_id,
+        _client().v1.checkout.sessions.expire,
+        session_id,
+        options={
+            "stripe_account": account_id,
+            "idempotency_key": idempotency_key("checkout_expire", account_id, session_id),
+        },
     )
     return CheckoutSession.from_stripe(obj)
 
@@ -475,6 +501,17 @@ def refund_create(
 
 
 # --- Webhooks -----------------------------------------------------------------------------
+
+
+def dispute_status(*, account_id: str, dispute_id: str) -> str:
+    """A dispute's status now (events about it can arrive in any order)."""
+    obj = _call_on(
+        account_id,
+        _client().v1.disputes.retrieve,
+        dispute_id,
+        options={"stripe_account": account_id},
+    )
+    return str(obj.to_dict().get("status") or "")
 
 
 def webhook_verify(*, payload: bytes, signature: str, secret: str) -> dict[str, Any]:

@@ -5,13 +5,10 @@ from __future__ import annotations
 import re
 import uuid
 
-from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
-from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -23,6 +20,7 @@ from tenants.net import client_ip
 from . import services
 from .models import Purchase
 from .stripe_client import StripeFailure
+from .tasks import send_library_link
 
 _ATTEMPT = re.compile(r"^[0-9a-f]{32}$")
 _SESSION = re.compile(r"^cs_[A-Za-z0-9_]{4,200}$")
@@ -109,6 +107,12 @@ REFUSALS = {
         "This purchase is under dispute",
         "Downloads are paused while the payment is disputed.",
     ),
+    "chargeback": (
+        410,
+        "This payment was reversed",
+        "The payment went back to the card after a dispute, so the file can no longer be "
+        "downloaded.",
+    ),
     "revoked": (
         403,
         "Access to this purchase was withdrawn",
@@ -126,18 +130,12 @@ REFUSALS = {
 @never_cache
 @store_active_required
 def download(request: HttpRequest, token: str) -> HttpResponse:
-    decision = services.download_authorize(
+    decision = services.download_open(
         token=token,
         ip=client_ip(request),
         user_agent=request.headers.get("User-Agent", ""),
     )
-    if decision.reason == "preparing":
-        from .tasks import stamp_purchase
-
-        # The task is idempotent; queue it again at most every 15 s per purchase, so a copy
-        # whose first task was lost (or failed) still gets made while the buyer waits.
-        if cache.add(f"stamp-kick:{decision.grant.purchase_id}", 1, 15):
-            stamp_purchase.delay(decision.grant.purchase_id)
+    if decision.reason == "preparing" and decision.grant is not None:
         return render(
             request,
             "payments/preparing.html",
@@ -152,13 +150,9 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
             {"title": title, "detail": detail, "reason": decision.reason},
             status=status,
         )
-    purchase = decision.grant.purchase
-    product = purchase.product
-    name = purchase.stamped.file.name if product.stamping else product.file.name
-    filename = product.file_name or f"{product.slug}.pdf"
-    if not filename.lower().endswith(".pdf"):
-        filename += ".pdf"
-    return private_storage().deliver(name, filename=filename, content_type="application/pdf")
+    return private_storage().deliver(
+        decision.file_name, filename=decision.filename, content_type="application/pdf"
+    )
 
 
 LIBRARY_LIMIT_PER_IP = 10
@@ -179,7 +173,6 @@ def _rate_limited(key: str, limit: int, window: int = 3600) -> bool:
 @store_active_required
 def library_request(request: HttpRequest) -> HttpResponse:
     """Ask for a magic link. Same answer whether or not the email bought here."""
-    store = request.tenant
     sent = False
     error = ""
     if request.method == "POST":
@@ -196,17 +189,9 @@ def library_request(request: HttpRequest) -> HttpResponse:
                 status=429,
             )
         else:
-            token = services.library_link_create(email=email)
-            if token:
-                link = f"{store.url}/library/{token}/"
-                send_mail(
-                    subject=f"Your purchases at {store.name}",
-                    message=render_to_string(
-                        "payments/email/library.txt", {"store": store, "link": link}
-                    ),
-                    from_email=settings.DEFAULT_FROM_EMAIL,
-                    recipient_list=[email],
-                )
+            # Queued for every address: the page does the same work, in the same time,
+            # whether or not this email bought here.
+            send_library_link.delay(email)
             sent = True
     return render(request, "payments/library_request.html", {"sent": sent, "error": error})
 

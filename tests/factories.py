@@ -10,6 +10,7 @@ from django_tenants.utils import schema_context
 from catalog.models import Product
 from catalog.samples import sample_pdf_bytes
 from catalog.storage import private_storage
+from payments.models import CheckoutRecord
 from payments.services import purchase_fulfil
 from payments.stripe_client import CheckoutSession
 from tenants.models import Store
@@ -66,8 +67,11 @@ def paid_session(
     fee: int = 90,
     session_id: str | None = None,
     payment_intent: str | None = None,
+    recorded: bool = True,
 ) -> CheckoutSession:
-    return CheckoutSession(
+    """A paid session as Stripe would report it; `recorded` writes the platform's record of
+    it first, as `checkout_start` does before redirecting the buyer."""
+    session = CheckoutSession(
         id=session_id or f"cs_test_{uuid.uuid4().hex}",
         url="",
         status="complete",
@@ -86,6 +90,20 @@ def paid_session(
         application_fee_amount=fee,
         charge_id=f"ch_{uuid.uuid4().hex[:24]}",
     )
+    if recorded:
+        with schema_context(store.schema_name):
+            CheckoutRecord.objects.get_or_create(
+                session_id=session.id,
+                defaults={
+                    "product": product,
+                    "amount": product.price,
+                    "currency": product.currency,
+                    "fee": fee,
+                    "fee_percent": "5.00",
+                    "fee_fixed": 30,
+                },
+            )
+    return session
 
 
 def purchase(store: Store, product: Product, **kwargs):

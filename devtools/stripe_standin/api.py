@@ -190,6 +190,7 @@ def _only_expand(call: Call) -> list[str]:
 
 def _account_create(call: Call) -> dict[str, Any]:
     acct = bank.create_account(call.store, call.params)
+    acct["livemode"] = bool(call.fx.livemode)
     return render(call, acct, expand_list(call.params))
 
 
@@ -207,6 +208,7 @@ def _account_link_create(call: Call) -> dict[str, Any]:
 
 def _session_create(call: Call) -> dict[str, Any]:
     session = bank.create_session(call.store, call.settings, call.account, call.params)
+    session["livemode"] = bool(call.fx.livemode)
     return render(call, session, expand_list(call.params))
 
 
@@ -256,6 +258,11 @@ def _payment_intent_retrieve(call: Call, pi_id: str) -> dict[str, Any]:
     return render(call, _scoped(call, "payment_intents", "payment_intent", pi_id), expand)
 
 
+def _dispute_retrieve(call: Call, dispute_id: str) -> dict[str, Any]:
+    expand = _only_expand(call)
+    return render(call, _scoped(call, "disputes", "dispute", dispute_id), expand)
+
+
 def _charge_retrieve(call: Call, charge_id: str) -> dict[str, Any]:
     expand = _only_expand(call)
     return render(call, _scoped(call, "charges", "charge", charge_id), expand)
@@ -277,6 +284,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[..., dict[str, Any]]]] = [
     ("GET", re.compile(rf"/v1/refunds/{_ID}"), _refund_retrieve),
     ("GET", re.compile(rf"/v1/payment_intents/{_ID}"), _payment_intent_retrieve),
     ("GET", re.compile(rf"/v1/charges/{_ID}"), _charge_retrieve),
+    ("GET", re.compile(rf"/v1/disputes/{_ID}"), _dispute_retrieve),
 ]
 
 

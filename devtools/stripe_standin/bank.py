@@ -298,12 +298,29 @@ def set_onboarding_outcome(
     return acct
 
 
-def deauthorize(store: Store, settings: Settings, fx: Effects, account_id: str) -> dict[str, Any]:
+def deauthorize(
+    store: Store, settings: Settings, fx: Effects, account_id: str, livemode: bool | None = None
+) -> dict[str, Any]:
+    """The seller disconnects the platform. `livemode` picks the event's mode (default: the
+    account's): for an account connected in both modes, Stripe sends the test-mode event
+    to the live Connect endpoint as well."""
     acct = store.get("accounts", account_id)
     if acct is None:
         raise no_such("account", account_id)
     if acct.get("_deauthorized"):
         raise StripeError(400, f"Account {account_id} is already disconnected.")
+    if livemode is None:
+        livemode = bool(acct.get("livemode"))
+    elif livemode != bool(acct.get("livemode")):
+        # The other mode's connection ends; the account stays connected in its own mode.
+        return store.emit(
+            settings,
+            fx,
+            "account.application.deauthorized",
+            {"id": store.platform["id"], "object": "application", "name": store.platform["name"]},
+            account=account_id,
+            livemode=livemode,
+        )
     acct["_deauthorized"] = True
     store.mark_dirty()
     application = {
@@ -312,7 +329,12 @@ def deauthorize(store: Store, settings: Settings, fx: Effects, account_id: str) 
         "name": store.platform["name"],
     }
     return store.emit(
-        settings, fx, "account.application.deauthorized", application, account=account_id
+        settings,
+        fx,
+        "account.application.deauthorized",
+        application,
+        account=account_id,
+        livemode=livemode,
     )
 
 
@@ -796,7 +818,7 @@ def pay_session(
                 "description": pi_data.get("description"),
                 "last_payment_error": None,
                 "latest_charge": None,
-                "livemode": False,
+                "livemode": bool(session.get("livemode")),
                 "metadata": dict(pi_data["metadata"]),
                 "on_behalf_of": None,
                 "payment_method": None,
@@ -839,7 +861,7 @@ def pay_session(
         "disputed": False,
         "failure_code": declined[0] if declined else None,
         "failure_message": declined[2] if declined else None,
-        "livemode": False,
+        "livemode": bool(session.get("livemode")),
         "metadata": dict(pi["metadata"]),
         "on_behalf_of": None,
         "outcome": _outcome(declined),
@@ -980,7 +1002,7 @@ def create_refund(
     dispute = next(
         (d for d in store.data["disputes"].values() if d["charge"] == charge["id"]), None
     )
-    if dispute and dispute["status"] in ("needs_response", "under_review", "warning_needs_response", "warning_under_review", "lost"):  # fmt: skip
+    if dispute and dispute["status"] in (*DISPUTE_OPEN, "lost", "prevented"):
         raise StripeError(
             400,
             f"Charge {charge['id']} has been charged back; cannot issue a refund.",
@@ -1066,6 +1088,17 @@ DISPUTE_REASONS = ("bank_cannot_process", "credit_not_processed", "customer_init
                    "product_unacceptable", "subscription_canceled", "unrecognized")  # fmt: skip
 
 
+# Every status of a Dispute (API 2026-10-28.endive, STRIPE-FACTS 6.1).
+DISPUTE_STATUSES = (
+    "warning_needs_response", "warning_under_review", "warning_closed", "needs_response",
+    "under_review", "appeal_needs_response", "appeal_under_review", "won", "lost", "prevented",
+)  # fmt: skip
+DISPUTE_CLOSED = ("warning_closed", "won", "lost", "prevented")
+DISPUTE_OPEN = tuple(s for s in DISPUTE_STATUSES if s not in DISPUTE_CLOSED)
+# How a dispute may open: an inquiry (warning_*), a chargeback, or one stopped upstream.
+DISPUTE_OPENING = ("warning_needs_response", "needs_response", "prevented")
+
+
 def create_dispute(
     store: Store,
     settings: Settings,
@@ -1073,6 +1106,7 @@ def create_dispute(
     charge_id: str,
     reason: str = "fraudulent",
     amount: int | None = None,
+    status: str = "needs_response",
 ) -> dict[str, Any]:
     charge = store.get("charges", charge_id)
     if charge is None:
@@ -1083,6 +1117,8 @@ def create_dispute(
         raise StripeError(400, f"Charge {charge_id} is already disputed.")
     if reason not in DISPUTE_REASONS:
         raise StripeError(400, f"Invalid reason: must be one of {', '.join(DISPUTE_REASONS)}", param="reason")  # fmt: skip
+    if status not in DISPUTE_OPENING:
+        raise StripeError(400, f"A dispute opens as one of {', '.join(DISPUTE_OPENING)}", param="status")  # fmt: skip
     created = now()
     dispute = store.put(
         "disputes",
@@ -1103,12 +1139,12 @@ def create_dispute(
                 "past_due": False,
                 "submission_count": 0,
             },
-            "is_charge_refundable": False,
-            "livemode": False,
+            "is_charge_refundable": status.startswith("warning_"),
+            "livemode": bool(charge.get("livemode")),
             "metadata": {},
             "payment_intent": charge["payment_intent"],
             "reason": reason,
-            "status": "needs_response",
+            "status": status,
             "_account": charge["_account"],
         },
     )
@@ -1121,20 +1157,38 @@ def create_dispute(
 def close_dispute(
     store: Store, settings: Settings, fx: Effects, dispute_id: str, status: str
 ) -> dict[str, Any]:
+    if status not in ("won", "lost"):
+        raise StripeError(400, "status must be won or lost", param="status")
+    return set_dispute_status(store, settings, fx, dispute_id, status)
+
+
+def set_dispute_status(
+    store: Store, settings: Settings, fx: Effects, dispute_id: str, status: str
+) -> dict[str, Any]:
+    """Move a dispute to any status, as the card network and Stripe would.
+
+    A closed dispute stays closed, except that a lost one can be appealed
+    (`appeal_needs_response`). Closing emits `charge.dispute.closed`, anything else
+    `charge.dispute.updated`.
+    """
     dispute = store.get("disputes", dispute_id)
     if dispute is None:
         raise no_such("dispute", dispute_id)
-    if status not in ("won", "lost"):
-        raise StripeError(400, "status must be won or lost", param="status")
-    if dispute["status"] in ("won", "lost"):
-        raise StripeError(400, f"Dispute {dispute_id} is already closed ({dispute['status']}).")
-    previous = {"status": dispute["status"]}
+    if status not in DISPUTE_STATUSES:
+        raise StripeError(400, f"Invalid status: must be one of {', '.join(DISPUTE_STATUSES)}", param="status")  # fmt: skip
+    current = dispute["status"]
+    if current == status:
+        raise StripeError(400, f"Dispute {dispute_id} is already {status}.")
+    if current in DISPUTE_CLOSED and not (current == "lost" and status == "appeal_needs_response"):
+        raise StripeError(400, f"Dispute {dispute_id} is already closed ({current}).")
+    previous = {"status": current}
     dispute["status"] = status
+    dispute["is_charge_refundable"] = status.startswith("warning_") and status != "warning_closed"
     store.mark_dirty()
     store.emit(
         settings,
         fx,
-        "charge.dispute.closed",
+        "charge.dispute.closed" if status in DISPUTE_CLOSED else "charge.dispute.updated",
         dispute,
         account=dispute["_account"],
         previous_attributes=previous,

@@ -197,6 +197,7 @@ def _route(
                 store, settings, fx, str(data["charge"]),
                 reason=str(data.get("reason") or "fraudulent"),
                 amount=int(data["amount"]) if data.get("amount") is not None else None,
+                status=str(data.get("status") or "needs_response"),
             )  # fmt: skip
             return json_response(200, public(dispute))
 
@@ -207,10 +208,30 @@ def _route(
             )
             return json_response(200, public(dispute))
 
-    if (match := re.fullmatch(r"/accounts/([A-Za-z0-9_]+)/deauthorize", sub)) and method == "POST":
+    if (match := re.fullmatch(r"/disputes/([A-Za-z0-9_]+)/status", sub)) and method == "POST":
         with store.lock:
-            event = bank.deauthorize(store, settings, fx, match.group(1))
+            dispute = bank.set_dispute_status(
+                store, settings, fx, match.group(1), str(data.get("status", ""))
+            )
+            return json_response(200, public(dispute))
+
+    if (match := re.fullmatch(r"/accounts/([A-Za-z0-9_]+)/deauthorize", sub)) and method == "POST":
+        livemode = bool(data["livemode"]) if "livemode" in data else None
+        with store.lock:
+            event = bank.deauthorize(store, settings, fx, match.group(1), livemode=livemode)
             return json_response(200, {"ok": True, "event": public(event)})
+
+    if (match := re.fullmatch(r"/accounts/([A-Za-z0-9_]+)/keys", sub)) and method == "POST":
+        # The seller's own secret key for their account: requests made with it act on
+        # that account with no platform involved (sessions with any price and no fee).
+        with store.lock:
+            acct = store.get("accounts", match.group(1))
+            if acct is None:
+                return _error(404, f"No such account: {match.group(1)}")
+            key = new_id("sk_live_" if acct.get("livemode") else "sk_test_", 32)
+            acct.setdefault("_secret_keys", []).append(key)
+            store.mark_dirty()
+            return json_response(200, {"secret_key": key, "account": acct["id"]})
 
     if (match := re.fullmatch(r"/accounts/([A-Za-z0-9_]+)/revoke", sub)) and method == "POST":
         # Access gone without an event (lost, or not sent yet): calls now get the 403.

@@ -197,6 +197,17 @@ class App:
             ))  # fmt: skip
         if not key.startswith("sk_"):
             return fail(StripeError(401, f"Invalid API Key provided: {_redact(key)}"))
+        fx.livemode = key.startswith("sk_live_")
+        # A connected account's own key (POST /_standin/accounts/{id}/keys): the seller
+        # acting on their account without the platform. Requests act on that account.
+        with self.store.lock:
+            owner = self.store.account_for_key(key)
+        if owner is not None:
+            if account and account != owner:
+                return fail(bank.account_access_error(self.settings, account))
+            account = owner
+            entry["stripe_account"] = owner
+            entry["own_key"] = True
 
         fault = self.faults.take(method, path)
         if fault is not None:

@@ -112,6 +112,8 @@ class Effects:
     request_id: str | None = None
     idempotency_key: str | None = None
     events: list[str] = field(default_factory=list)
+    # The mode of the key that made the request (sk_live_ → True); None for control calls.
+    livemode: bool | None = None
 
 
 class Store:
@@ -157,6 +159,13 @@ class Store:
                 return self.data[collection].get(object_id)
         return None
 
+    def account_for_key(self, key: str) -> str | None:
+        """The connected account whose own secret key this is (a seller acting alone)."""
+        for acct in self.data["accounts"].values():
+            if key in acct.get("_secret_keys", ()):
+                return acct["id"]
+        return None
+
     def api_version(self, settings: Settings) -> str:
         return settings.api_version or self.last_api_version or FALLBACK_API_VERSION
 
@@ -169,8 +178,16 @@ class Store:
         *,
         account: str | None,
         previous_attributes: dict[str, Any] | None = None,
+        livemode: bool | None = None,
     ) -> dict[str, Any]:
-        """Record an event; it is queued for delivery once the request has answered."""
+        """Record an event; it is queued for delivery once the request has answered.
+
+        Its mode: `livemode` if given, else the object's, else the request key's. Stripe
+        sends a connected account's test-mode events to a live Connect endpoint too, so
+        tests can make either kind.
+        """
+        if livemode is None:
+            livemode = obj["livemode"] if "livemode" in obj else bool(fx.livemode)
         data: dict[str, Any] = {"object": public(obj)}
         if previous_attributes is not None:
             data["previous_attributes"] = previous_attributes
@@ -180,7 +197,7 @@ class Store:
             "api_version": self.api_version(settings),
             "created": now(),
             "data": data,
-            "livemode": False,
+            "livemode": bool(livemode),
             "pending_webhooks": 1,
             "request": {"id": fx.request_id, "idempotency_key": fx.idempotency_key},
             "type": type,

@@ -91,3 +91,40 @@ class FeeLedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.checkout_session_id} fee {self.platform_fee} {self.currency}"
+
+
+class PaymentIncident(models.Model):
+    """A payment the platform did not deliver, for the console to show.
+
+    One row per Checkout Session: a session the platform never created (a seller's own
+    key), one whose amount, currency or fee differ from what the platform recorded, or a
+    payment that completed for a suspended store and was refunded.
+    """
+
+    class Kind(models.TextChoices):
+        UNRECORDED = "unrecorded", "Not created by the platform"
+        MISMATCH = "mismatch", "Differs from the platform's record"
+        SUSPENDED_REFUND = "suspended_refund", "Refunded: store suspended"
+
+    store = models.ForeignKey(
+        "tenants.Store", on_delete=models.CASCADE, null=True, related_name="payment_incidents"
+    )
+    account_id = models.CharField(max_length=64, blank=True)
+    checkout_session_id = models.CharField(max_length=100, unique=True)
+    payment_intent_id = models.CharField(max_length=100, blank=True)
+    kind = models.CharField(max_length=24, choices=Kind.choices, db_index=True)
+    amount = models.PositiveIntegerField(default=0)
+    currency = models.CharField(max_length=3, blank=True)
+    fee = models.PositiveIntegerField(null=True, blank=True)
+    # Only for suspended-store refunds: the buyer is told why their money came back.
+    buyer_email = models.EmailField(blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+    refund_id = models.CharField(max_length=100, blank=True)
+    buyer_notified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.checkout_session_id} {self.kind}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -12,7 +14,7 @@ from payments.stripe_client import Account
 from tenants.models import Store
 from tenants.services import store_set_charges
 
-from .models import ConnectedAccount, StripeEvent
+from .models import ConnectedAccount, FeeLedgerEntry, PaymentIncident, StripeEvent
 
 
 def connected_account_for(store: Store) -> ConnectedAccount | None:
@@ -131,21 +133,85 @@ def event_record(event: dict[str, Any]) -> tuple[StripeEvent, bool]:
         return StripeEvent.objects.get(event_id=event["id"]), False
 
 
-MAX_ATTEMPTS = 8
+# --- Fee ledger ---------------------------------------------------------------------------
 
 
-def event_backoff(attempts: int) -> timedelta:
-    """1, 4, 9, 16… minutes between tries."""
-    return timedelta(minutes=max(1, attempts) ** 2)
-
-
-def event_retry(*, event: StripeEvent) -> None:
-    """Put a failed (or stuck) event back in the queue; admins do this from the console."""
-    from .tasks import process_event
-
-    if event.status == StripeEvent.Status.DONE:
-        raise ValueError("This event was processed already.")
-    StripeEvent.objects.filter(pk=event.pk).update(
-        status=StripeEvent.Status.PENDING, next_attempt_at=timezone.now() + timedelta(minutes=2)
+def ledger_entry_record(
+    *,
+    store_id: int,
+    checkout_session_id: str,
+    payment_intent_id: str,
+    purchase_uid: uuid.UUID,
+    product_title: str,
+    amount: int,
+    platform_fee: int,
+    currency: str,
+    fee_percent: Decimal | str,
+    fee_fixed: int,
+    status: str,
+    created_at: datetime,
+) -> FeeLedgerEntry:
+    """The ledger row of one sale (callers write it in the purchase's transaction)."""
+    return FeeLedgerEntry.objects.create(
+        store_id=store_id,
+        checkout_session_id=checkout_session_id,
+        payment_intent_id=payment_intent_id,
+        purchase_uid=purchase_uid,
+        product_title=product_title[:140],
+        amount=amount,
+        platform_fee=platform_fee,
+        currency=currency,
+        fee_percent=fee_percent,
+        fee_fixed=fee_fixed,
+        status=status,
+        created_at=created_at,
     )
-    transaction.on_commit(lambda: process_event.delay(event.pk))
+
+
+def ledger_status_set(*, checkout_session_id: str, status: str) -> None:
+    FeeLedgerEntry.objects.filter(checkout_session_id=checkout_session_id).update(
+        status=status, updated_at=timezone.now()
+    )
+
+
+# --- Payments the platform did not deliver ------------------------------------------------
+
+
+def incident_record(
+    *,
+    kind: str,
+    checkout_session_id: str,
+    store_id: int | None,
+    account_id: str = "",
+    payment_intent_id: str = "",
+    amount: int = 0,
+    currency: str = "",
+    fee: int | None = None,
+    buyer_email: str = "",
+    detail: str = "",
+) -> PaymentIncident:
+    """Once per Checkout Session: the first report wins, repeats return it."""
+    try:
+        with transaction.atomic():
+            return PaymentIncident.objects.create(
+                kind=kind,
+                checkout_session_id=checkout_session_id,
+                store_id=store_id,
+                account_id=account_id[:64],
+                payment_intent_id=payment_intent_id or "",
+                amount=amount,
+                currency=currency,
+                fee=fee,
+                buyer_email=buyer_email,
+                detail=detail[:500],
+            )
+    except IntegrityError:
+        return PaymentIncident.objects.get(checkout_session_id=checkout_session_id)
+
+
+def incident_refunded(*, incident_id: int, refund_id: str) -> None:
+    PaymentIncident.objects.filter(pk=incident_id).update(refund_id=refund_id)
+
+
+def incident_mark_notified(*, incident_id: int) -> None:
+    PaymentIncident.objects.filter(pk=incident_id).update(buyer_notified_at=timezone.now())

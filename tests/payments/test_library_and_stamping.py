@@ -48,6 +48,31 @@ def test_an_email_that_never_bought_gets_the_same_answer_and_no_email(alice_stor
     assert mail.outbox == []
 
 
+def test_the_library_page_does_the_same_work_for_a_buyer_and_a_stranger(alice_store):
+    """The page only queues one task for any well-formed address; whether mail goes out is
+    the task's business, so the page's response time says nothing about who bought here."""
+    from celery.signals import task_prerun
+
+    purchase(alice_store, product_with_file(alice_store), email="bob@example.com")
+    ran: list[tuple[str, tuple]] = []
+
+    def record(sender=None, args=None, **_):
+        ran.append((sender.name, tuple(args or ())))
+
+    task_prerun.connect(record)
+    try:
+        for email in ("bob@example.com", "nobody@example.com"):
+            response = store_client(alice_store).post("/library/", {"email": email})
+            assert b"we've emailed you a link" in response.content
+    finally:
+        task_prerun.disconnect(record)
+    assert ran == [
+        ("payments.tasks.send_library_link", ("bob@example.com",)),
+        ("payments.tasks.send_library_link", ("nobody@example.com",)),
+    ]
+    assert [m.to for m in mail.outbox] == [["bob@example.com"]]
+
+
 def test_a_library_link_from_alices_store_opens_nothing_on_mallorys(alice_store, mallory_store):
     purchase(alice_store, product_with_file(alice_store), email="bob@example.com")
     store_client(alice_store).post("/library/", {"email": "bob@example.com"})

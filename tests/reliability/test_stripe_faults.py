@@ -20,10 +20,10 @@ from django_tenants.utils import schema_context
 
 from payments.models import Purchase
 from payments.platform.models import FeeLedgerEntry, StripeEvent
-from payments.platform.tasks import retry_failed_events
 from payments.services import checkout_start
 from payments.stripe_client import StripeFailure
 from payments.tasks import reconcile_store
+from payments.webhooks import retry_failed_events
 from tests.conftest import main_client, store_client
 from tests.factories import product_with_file
 from tests.payments.conftest import connect_store, post_event

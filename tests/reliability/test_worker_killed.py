@@ -69,7 +69,7 @@ def test_a_worker_killed_mid_webhook_leaves_every_event_processed_exactly_once(
     event_ids = [e["id"] for e in events]
 
     # Stripe answers the first session lookup only after 20 s: the worker is caught inside
-    # the handler, its transaction open and the event row locked.
+    # the handler, holding the event's claim (no transaction open).
     standin_call(stack, "POST", "/faults", {"mode": "timeout", "after": "execute", "seconds": 20,
                                             "count": 1, "path_prefix": "/v1/checkout/sessions/cs_"})  # fmt: skip
     for event_id in event_ids:
@@ -81,10 +81,10 @@ def test_a_worker_killed_mid_webhook_leaves_every_event_processed_exactly_once(
 
     wait_until(stalled, timeout=30, what="the worker to be inside a Stripe call")
     killed_at = stack.kill_worker(stack.worker)
-    lost = _unfinished(stack.log("worker"), "payments.platform.tasks.process_event")
+    lost = _unfinished(stack.log("worker"), "payments.webhooks.process_event")
     assert lost
 
-    # The kill rolled back the open transaction: nothing half-done, not even the attempt.
+    # The kill released the claim with the connection: nothing half-done, not even the attempt.
     inbox = StripeEvent.objects.filter(event_id__in=event_ids)
     assert sorted(inbox.values_list("status", "attempts")) == [(StripeEvent.Status.PENDING, 0)] * N
     with schema_context(store.schema_name):
@@ -102,9 +102,7 @@ def test_a_worker_killed_mid_webhook_leaves_every_event_processed_exactly_once(
     time.sleep(1.0)  # anything doubled would show by now
 
     # The killed task came back through the broker, not through some other path.
-    assert lost <= _task_ids(
-        stack.log("worker2"), "payments.platform.tasks.process_event", "succeeded"
-    )
+    assert lost <= _task_ids(stack.log("worker2"), "payments.webhooks.process_event", "succeeded")
     assert sorted(inbox.values_list("status", "attempts")) == [(StripeEvent.Status.DONE, 1)] * N
     with schema_context(store.schema_name):
         purchases = list(Purchase.objects.all())

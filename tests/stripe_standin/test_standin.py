@@ -722,6 +722,86 @@ def test_disputes_open_and_close_with_events(
     assert excinfo.value.code == "charge_disputed"
 
 
+def test_a_dispute_reaches_every_status_stripe_has_with_the_right_event(
+    client: stripe.StripeClient, standin: Standin, receiver: Receiver
+) -> None:
+    account_id, session = _paid_session(client, standin)
+    charge_id = session.payment_intent.latest_charge.id
+    inquiry = standin.control(
+        "POST", "/disputes", {"charge": charge_id, "status": "warning_needs_response"}
+    ).json()
+    assert inquiry["status"] == "warning_needs_response" and inquiry["is_charge_refundable"]
+    for status in ("warning_under_review", "warning_closed"):
+        moved = standin.control("POST", f"/disputes/{inquiry['id']}/status", {"status": status})
+        assert moved.json()["status"] == status
+    # Closed stays closed.
+    again = standin.control("POST", f"/disputes/{inquiry['id']}/status", {"status": "won"})
+    assert again.status == 400
+    assert wait_for(lambda: receiver.of_type("charge.dispute.closed"))[0].data.object.status == (
+        "warning_closed"
+    )
+    # The platform can read the dispute on the connected account, not elsewhere.
+    read = client.v1.disputes.retrieve(inquiry["id"], options={"stripe_account": account_id})
+    assert read.status == "warning_closed"
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.disputes.retrieve(inquiry["id"])
+
+    _, other = _paid_session(client, standin)
+    chargeback = standin.control(
+        "POST", "/disputes", {"charge": other.payment_intent.latest_charge.id}
+    ).json()
+    walk = ["under_review", "lost", "appeal_needs_response", "appeal_under_review", "won"]
+    for status in walk:
+        reply = standin.control("POST", f"/disputes/{chargeback['id']}/status", {"status": status})
+        assert reply.status == 200, reply.json()
+    prevented = standin.control(
+        "POST", "/disputes", {"charge": _paid_session(client, standin)[1].payment_intent.latest_charge.id,
+                              "status": "prevented"},
+    ).json()  # fmt: skip
+    assert prevented["status"] == "prevented"
+    bad = standin.control("POST", f"/disputes/{chargeback['id']}/status", {"status": "nope"})
+    assert bad.status == 400
+
+
+def test_events_take_the_mode_of_the_key_and_a_test_event_can_reach_a_live_account(
+    standin: Standin, receiver: Receiver
+) -> None:
+    live = stripe.StripeClient(  # the platform's live key
+        "sk_live_standin", base_addresses={"api": standin.base}, max_network_retries=0
+    )
+    account = live.v1.accounts.create(
+        params={"type": "standard", "email": "alice@example.com"},
+        options={"idempotency_key": f"live-{time.monotonic_ns()}"},
+    )
+    assert account.livemode is True
+    test_event = standin.control(
+        "POST", f"/accounts/{account.id}/deauthorize", {"livemode": False}
+    ).json()["event"]
+    assert test_event["livemode"] is False
+    # Still connected in live mode: the platform can read it.
+    assert live.v1.accounts.retrieve(account.id).id == account.id
+    live_event = standin.control("POST", f"/accounts/{account.id}/deauthorize").json()["event"]
+    assert live_event["livemode"] is True
+
+
+def test_a_connected_account_can_act_alone_with_its_own_key(
+    client: stripe.StripeClient, standin: Standin
+) -> None:
+    account_id = ready_account(client, standin)
+    key = standin.control("POST", f"/accounts/{account_id}/keys").json()["secret_key"]
+    own = stripe.StripeClient(key, base_addresses={"api": standin.base}, max_network_retries=0)
+    session = own.v1.checkout.sessions.create(
+        params=session_params(payment_intent_data={"metadata": {"order": "mine"}})
+    )
+    assert session.id.startswith("cs_")
+    # It is on her account: the platform reads it there.
+    read = client.v1.checkout.sessions.retrieve(session.id, options={"stripe_account": account_id})
+    assert read.id == session.id
+    other = ready_account(client, standin, "mallory")
+    with pytest.raises(stripe.PermissionError):
+        own.v1.checkout.sessions.create(params=session_params(), options={"stripe_account": other})
+
+
 def test_deauthorizing_tells_the_platform_and_locks_it_out(
     client: stripe.StripeClient, standin: Standin, receiver: Receiver
 ) -> None:
