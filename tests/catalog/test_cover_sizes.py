@@ -166,6 +166,10 @@ def test_mallorys_store_never_serves_alices_copies(
             product = create()
         product.refresh_from_db()
     url = f"/covers/{product.cover_key}-280.webp"
+    # A draft's copies are its owner's only, like its cover.
+    assert store_client(alice_charging).get(url).status_code == 404
+    with schema_context(alice_charging.schema_name):
+        Product.objects.filter(pk=product.pk).update(status=Product.Status.PUBLISHED)
     assert store_client(alice_charging).get(url).status_code == 200
     assert store_client(mallory_store).get(url).status_code == 404
 
