@@ -20,7 +20,7 @@ test: $(VENV)/.installed ## Quality gates + the whole suite on real PostgreSQL/R
 # requirements-dev.lock: that plus the test and dev tools, at the same versions.
 $(VENV)/.installed: requirements.lock requirements-dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	test -x $(UV) || { $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip -q; \
+	test -x $(UV) || { $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip >/dev/null; \
 		$(PY) -m pip install -q --disable-pip-version-check uv; }
 	$(UV) pip install -q --python $(PY) -r requirements.lock -r requirements-dev.lock
 	touch $@

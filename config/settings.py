@@ -15,6 +15,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from tenants.origins import origin
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -42,7 +44,8 @@ SECRET_KEY = required("DJANGO_SECRET_KEY", "CHANGEME!!!-dev-only-not-for-product
 # Stores live at <subdomain>.PLATFORM_DOMAIN; the main site at PLATFORM_DOMAIN itself.
 PLATFORM_DOMAIN = env.str("PLATFORM_DOMAIN", default="localhost").lower()
 PLATFORM_NAME = env.str("PLATFORM_NAME", default="product_purchase")
-# Port the public URLs carry in development (stores at http://alice.localhost:8000).
+# Port the public URLs carry in development (stores at http://alice.localhost:8000);
+# `make run` sets it from DEVSTACK_WEB_PORT. tenants.origins builds every absolute URL.
 PLATFORM_PORT = env.str("PLATFORM_PORT", default="8000" if DEBUG else "")
 PLATFORM_SCHEME = env.str("PLATFORM_SCHEME", default="http" if DEBUG else "https")
 
@@ -243,12 +246,11 @@ SESSION_COOKIE_HTTPONLY = env.bool("DJANGO_SESSION_COOKIE_HTTPONLY", default=Tru
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_SAMESITE = "Lax"
-_port = f":{PLATFORM_PORT}" if PLATFORM_PORT else ""
 CSRF_TRUSTED_ORIGINS = env.list(
     "DJANGO_CSRF_TRUSTED_ORIGINS",
     default=[
-        f"{PLATFORM_SCHEME}://{PLATFORM_DOMAIN}{_port}",
-        f"{PLATFORM_SCHEME}://*.{PLATFORM_DOMAIN}{_port}",
+        origin(PLATFORM_DOMAIN, scheme=PLATFORM_SCHEME, port=PLATFORM_PORT),
+        origin(f"*.{PLATFORM_DOMAIN}", scheme=PLATFORM_SCHEME, port=PLATFORM_PORT),
     ],
 )
 

@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django_tenants.models import DomainMixin, TenantMixin
 
+from .origins import platform_origin
+
 
 class StoreQuerySet(models.QuerySet):
     def stores(self) -> StoreQuerySet:
@@ -96,8 +98,7 @@ class Store(TenantMixin):
 
     @property
     def url(self) -> str:
-        port = f":{settings.PLATFORM_PORT}" if settings.PLATFORM_PORT else ""
-        return f"{settings.PLATFORM_SCHEME}://{self.host}{port}"
+        return platform_origin(self.host)
 
 
 class Domain(DomainMixin):
