@@ -65,6 +65,7 @@ def one_run(rev: str, limit: float) -> dict[str, float | int | str]:
         UV_CACHE_DIR=str(work / "uv-cache"),
         PIP_CACHE_DIR=str(work / "pip-cache"),
         PIP_NO_CACHE_DIR="1",
+        PYTHONUNBUFFERED="1",
     )
     log = (work / "run.log").open("wb")
     started = time.monotonic()
@@ -79,10 +80,20 @@ def one_run(rev: str, limit: float) -> dict[str, float | int | str]:
     )
     installed = first_page = None
     code = 0
+    phases: dict[str, float] = {}
+    markers = {
+        "uv ready": "uv pip install",
+        "postgres up": "Migrating every schema",
+        "demo seeded": "Demo ready",
+    }
     try:
         while time.monotonic() - started < limit and run.poll() is None:
             if installed is None and (clone / ".venv" / ".installed").exists():
                 installed = time.monotonic() - started
+            text = (work / "run.log").read_text(errors="replace")
+            for name, marker in markers.items():
+                if name not in phases and marker in text:
+                    phases[name] = round(time.monotonic() - started, 1)
             code = status_of(f"http://127.0.0.1:{web}/")
             if code == 200:
                 first_page = time.monotonic() - started
@@ -116,6 +127,7 @@ def one_run(rev: str, limit: float) -> dict[str, float | int | str]:
         "installed_s": round(installed, 1) if installed else -1,
         "first_page_s": round(first_page, 1) if first_page else -1,
         "status": code,
+        "phases": phases,
         "refused_warnings": text.count("Connection refused"),
         "tail": "" if first_page else text[-2000:],
     }
@@ -139,7 +151,7 @@ def main() -> None:
             print(
                 f"run {i + 1} {r}: venv ready {result['installed_s']} s, first page (HTTP "
                 f"{result['status']}) {result['first_page_s']} s, 'Connection refused' "
-                f"lines {result['refused_warnings']}",
+                f"lines {result['refused_warnings']}; phases {result['phases']}",
                 flush=True,
             )
             if result["tail"]:
