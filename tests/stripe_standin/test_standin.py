@@ -912,3 +912,14 @@ def _healthy(base: str) -> bool:
         return http("GET", f"{base}/_standin/health").status == 200
     except OSError:
         return False
+
+
+def test_one_signer_for_text_and_bytes_that_stripe_verifies() -> None:
+    from devtools.stripe_standin import sign
+
+    body = json.dumps({"id": "evt_1", "object": "event", "type": "ping"})
+    assert sign(body, SECRET, 1_700_000_000) == sign(body.encode(), SECRET, 1_700_000_000)
+    event = stripe.Webhook.construct_event(body.encode(), sign(body.encode(), SECRET), SECRET)
+    assert event.id == "evt_1"
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.Webhook.construct_event(body, sign(body, "whsec_other"), SECRET)
