@@ -16,12 +16,14 @@ test: $(VENV)/.installed ## Quality gates + the whole suite on real PostgreSQL/R
 	$(PY) -m devtools.devstack test $(ARGS)
 
 # uv (from PyPI, into the venv) installs the locks several times faster than pip.
+# The venv gets no pip of its own (ensurepip alone takes seconds): the system's pip puts
+# uv into it (pip --python), or, without a system pip, the venv's ensurepip'd one does.
 # requirements.lock: what the product runs on (the only one the image installs);
 # requirements-dev.lock: that plus the test and dev tools, at the same versions.
 $(VENV)/.installed: requirements.lock requirements-dev.lock
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	test -x $(UV) || { $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip >/dev/null; \
-		$(PY) -m pip install -q --disable-pip-version-check uv; }
+	test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
+	test -x $(UV) || $(PYTHON) -m pip --python $(PY) install -q --disable-pip-version-check uv \
+		|| { $(PY) -m ensurepip >/dev/null && $(PY) -m pip install -q --disable-pip-version-check uv; }
 	$(UV) pip install -q --python $(PY) -r requirements.lock -r requirements-dev.lock
 	touch $@
 

@@ -13,9 +13,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 from tenants.origins import origin
+from tenants.validators import fee_validate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -364,6 +365,12 @@ PLATFORM_FEE_FIXED_OVERRIDES = {
     k.lower(): int(v)
     for k, v in env.dict("PLATFORM_FEE_FIXED_OVERRIDES", default={"jpy": "50"}).items()
 }
+# The platform default obeys the same bounds as a store's override (one validator).
+try:
+    for _fixed in (PLATFORM_FEE_FIXED, *PLATFORM_FEE_FIXED_OVERRIDES.values()):
+        fee_validate(fee_percent=PLATFORM_FEE_PERCENT, fee_fixed=_fixed)
+except ValidationError as _exc:
+    raise ImproperlyConfigured(f"PLATFORM_FEE_*: {'; '.join(_exc.messages)}") from None
 # Refunds from the dashboard give the platform fee back to the seller (Stripe's
 # refund_application_fee): the buyer got nothing, so the platform keeps nothing.
 PLATFORM_REFUND_APPLICATION_FEE = env.bool("PLATFORM_REFUND_APPLICATION_FEE", default=True)

@@ -41,15 +41,14 @@ from django_tenants.utils import schema_context, schema_exists
 from catalog.money import CURRENCIES, MoneyError, to_decimal_string
 from payments.csv_export import csv_writer, spreadsheet_safe
 from payments.fees import FeeRule, fee_rule
-from payments.platform.models import ConnectedAccount, FeeLedgerEntry, StripeEvent
+from payments.models import PurchaseStatus
+from payments.platform.models import AccountState, ConnectedAccount, FeeLedgerEntry, StripeEvent
 from tenants.models import Store
 
 from .models import AuditEntry
 
 PER_PAGE = 50
-PAID, REFUNDED, DISPUTED = "paid", "refunded", "disputed"
-LEDGER_STATUSES = (PAID, REFUNDED, DISPUTED)
-NOT_CONNECTED = "not_connected"
+LEDGER_STATUSES = tuple(PurchaseStatus)
 
 
 # --- Totals -------------------------------------------------------------------------------
@@ -66,13 +65,13 @@ class CurrencyTotals:
 
 
 def _totals_annotations() -> dict[str, Any]:
-    paid = Q(status=PAID)
+    paid = Q(status=PurchaseStatus.PAID)
     return {
         "sales": Count("pk", filter=paid),
         "gmv": Coalesce(Sum("amount", filter=paid), 0),
         "fees": Coalesce(Sum("platform_fee", filter=paid), 0),
-        "refunded": Count("pk", filter=Q(status=REFUNDED)),
-        "disputed": Count("pk", filter=Q(status=DISPUTED)),
+        "refunded": Count("pk", filter=Q(status=PurchaseStatus.REFUNDED)),
+        "disputed": Count("pk", filter=Q(status=PurchaseStatus.DISPUTED)),
     }
 
 
@@ -127,7 +126,9 @@ class StoreListParams:
 
 def _ledger_for_store() -> QuerySet[FeeLedgerEntry]:
     return (
-        FeeLedgerEntry.objects.filter(store=OuterRef("pk"), status=PAID).order_by().values("store")
+        FeeLedgerEntry.objects.filter(store=OuterRef("pk"), status=PurchaseStatus.PAID)
+        .order_by()
+        .values("store")
     )
 
 
@@ -166,7 +167,7 @@ def stripe_state(store: Store) -> tuple[str, ConnectedAccount | None]:
     try:
         account = store.stripe_account
     except ConnectedAccount.DoesNotExist:
-        return NOT_CONNECTED, None
+        return AccountState.NOT_CONNECTED, None
     return account.state, account
 
 
@@ -409,7 +410,7 @@ def monthly_fees(flt: FeeFilter, *, months: int = 12) -> list[MonthlySeries]:
     _, stop = month_bounds(window[-1])
     scoped = FeeFilter(store=flt.store, currency=flt.currency).apply(FeeLedgerEntry.objects.all())
     grouped = (
-        scoped.filter(status=PAID, created_at__gte=start, created_at__lt=stop)
+        scoped.filter(status=PurchaseStatus.PAID, created_at__gte=start, created_at__lt=stop)
         .annotate(month=TruncMonth("created_at"))
         .order_by()
         .values("month", "currency")

@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from payments.platform.models import AccountState
 from payments.platform.services import connected_account_for
 from tenants.decorators import store_owner_required
 
@@ -23,7 +24,7 @@ def _urls(request: HttpRequest) -> tuple[str, str]:
 def connection_state(store) -> dict:
     account = connected_account_for(store)
     if account is None:
-        return {"state": "not_connected", "account": None}
+        return {"state": AccountState.NOT_CONNECTED, "account": None}
     return {"state": account.state, "account": account}
 
 

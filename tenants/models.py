@@ -10,6 +10,7 @@ from django.db.models.functions import Lower
 from django_tenants.models import DomainMixin, TenantMixin
 
 from .origins import platform_origin
+from .validators import FEE_PERCENT_MAX
 
 
 class StoreQuerySet(models.QuerySet):
@@ -52,7 +53,8 @@ class Store(TenantMixin):
         decimal_places=2,
         null=True,
         blank=True,
-        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(50))],
+        # The same bounds as validators.fee_validate, which every writer calls first.
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(FEE_PERCENT_MAX)],
     )
     fee_fixed = models.PositiveIntegerField(null=True, blank=True)
     # Storefront settings.

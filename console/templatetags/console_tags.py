@@ -7,6 +7,7 @@ from typing import Any
 from django import template
 
 from catalog.money import money_display
+from payments.platform.models import AccountState
 
 register = template.Library()
 
@@ -27,17 +28,9 @@ def audit_value(value: Any) -> str:
     return str(value)
 
 
-STRIPE_LABELS = {
-    "ready": "Ready",
-    "action_needed": "Action needed",
-    "deauthorized": "Disconnected",
-    "not_connected": "Not connected",
-}
-
-
 @register.filter
 def stripe_label(state: str) -> str:
-    return STRIPE_LABELS.get(state, state)
+    return AccountState(state).label if state in AccountState.values else state
 
 
 @register.filter
