@@ -8,7 +8,6 @@ DJANGO_DEBUG off the secrets become mandatory and the secure defaults switch on.
 from __future__ import annotations
 
 import os
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,8 +24,9 @@ if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
-# pytest imports this module with pytest loaded; `make test` also sets DJANGO_TESTING.
-TESTING = env.bool("DJANGO_TESTING", default="pytest" in sys.modules)
+# Set by the test runs: `make test` (devtools.devstack) and pytest itself (tests/testing_env.py,
+# loaded by pyproject's addopts before pytest-django reads these settings).
+TESTING = env.bool("DJANGO_TESTING", default=False)
 
 
 def required(name: str, dev_default: str) -> str:
@@ -300,7 +300,17 @@ elif env.str("DJANGO_EMAIL_FILE_PATH", default=""):
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = env.str("DJANGO_EMAIL_FILE_PATH")
 elif env.str("DJANGO_EMAIL_URL", default=""):
-    vars().update(env.email_url("DJANGO_EMAIL_URL"))
+    # smtp://user:password@host:587, smtp+tls://…, smtps://…, consolemail://, filemail:///path
+    _email = env.email_url("DJANGO_EMAIL_URL")
+    EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+    EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+    EMAIL_PORT = _email["EMAIL_PORT"] or 25
+    EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+    EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+    EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+    EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+    if _email["EMAIL_FILE_PATH"]:
+        EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"]
 elif DEBUG or TESTING:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 else:
@@ -344,6 +354,10 @@ STORAGES = {
     },
 }
 PDF_MAX_UPLOAD_BYTES = env.int("PDF_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+PDF_MAX_PAGES = env.int("PDF_MAX_PAGES", default=5_000)
+# A PDF with a broken cross-reference table is rebuilt (a full scan) only up to this size.
+PDF_REPAIR_MAX_BYTES = env.int("PDF_REPAIR_MAX_BYTES", default=64 * 1024 * 1024)
+COVER_MAX_UPLOAD_BYTES = env.int("COVER_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
 
 # --- Stripe -------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
