@@ -44,7 +44,7 @@ class _ProductFields(forms.Form):
     )
     stamping = forms.BooleanField(
         required=False,
-        label="Stamp each buyer's email on the pages of their copy",
+        label="Stamp each buyer's email on page 1 of their copy",
     )
     download_limit = forms.IntegerField(
         required=False,

@@ -4,7 +4,7 @@ No Docker needed: the Dockerfile's own instructions are read and, for the source
 run on a copy of the repository (`.dockerignore` applied, then the stage's RUN line), so
 what lands in /app is what the image would get.
 
-    .venv/bin/python -m pytest -p no:django tests/deploy -q
+    make test ARGS="tests/deploy -q"
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The Stripe stand-in, driven by the real `stripe` library over real HTTP.
 
-No Django here: run with `pytest -p no:django tests/stripe_standin`. A tiny local HTTP
+No Django here (run with `make test ARGS=tests/stripe_standin`). A tiny local HTTP
 receiver plays the app's webhook endpoint and checks signatures with
 `stripe.Webhook.construct_event`, exactly as the app does.
 """
