@@ -294,6 +294,21 @@ def month_bounds(month: date) -> tuple[datetime, datetime]:
     return datetime.combine(month, time.min, tz), datetime.combine(nxt, time.min, tz)
 
 
+# Filters are small frozen dataclasses parsed from the query string, not django-filter
+# FilterSets: junk values are dropped with a message saying so (the page still shows
+# everything, never a 400 or an empty list), the chart re-applies a filter without its
+# month, the CSV and the page share one parse, and querystring() rebuilds the links. A
+# FilterSet would need a custom form for each of those and one more dependency.
+def _choice(query: Mapping[str, str], name: str, allowed, *, what: str, problems: list[str]) -> str:
+    """`query[name]`, lower-cased, if it is one of `allowed`; else "" and a problem."""
+    value = (query.get(name) or "").strip().lower()
+    if value and value not in allowed:
+        shown = value[:10].upper() if what == "currency" else value[:20]
+        problems.append(f"Unknown {what} “{shown}”; showing every {what}.")
+        return ""
+    return value
+
+
 @dataclass(frozen=True)
 class FeeFilter:
     store: str = ""  # subdomain
@@ -318,14 +333,8 @@ class FeeFilter:
                 problems.append(
                     f"“{raw_month[:20]}” is not a month (use YYYY-MM, e.g. 2025-03); showing every month."
                 )
-        currency = (query.get("currency") or "").strip().lower()
-        if currency and currency not in CURRENCIES:
-            problems.append(f"Unknown currency “{currency[:10].upper()}”; showing every currency.")
-            currency = ""
-        status = (query.get("status") or "").strip().lower()
-        if status and status not in LEDGER_STATUSES:
-            problems.append(f"Unknown status “{status[:20]}”; showing every status.")
-            status = ""
+        currency = _choice(query, "currency", CURRENCIES, what="currency", problems=problems)
+        status = _choice(query, "status", LEDGER_STATUSES, what="status", problems=problems)
         return cls(store, month, currency, status, tuple(problems))
 
     @property
@@ -520,10 +529,9 @@ class EventFilter:
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> EventFilter:
         problems: list[str] = []
-        status = (query.get("status") or "").strip().lower()
-        if status and status not in StripeEvent.Status.values:
-            problems.append(f"Unknown status “{status[:20]}”; showing every status.")
-            status = ""
+        status = _choice(
+            query, "status", StripeEvent.Status.values, what="status", problems=problems
+        )
         kind = (query.get("type") or "").strip()[:100]
         return cls(status, kind, tuple(problems))
 
