@@ -136,6 +136,12 @@ def test_a_background_make_run_serves_its_port_and_make_stop_ends_it(tmp_path):
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.3)
 
+        # The demo store is seeded while the web server starts.
+        while "Demo ready" not in log.read_text():
+            assert run.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.3)
+
         # Every URL it prints, links to or redirects to carries the web port.
         _, _, home = fetch(web, "/", f"localhost:{web}")
         assert f'href="http://localhost:{web}/accounts/login/"' in home

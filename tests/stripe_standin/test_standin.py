@@ -851,8 +851,14 @@ def test_held_events_are_delivered_on_demand_with_a_host_header(
 ) -> None:
     standin.control("POST", "/config", {"deliver": False, "webhook_host_header": "alice.localhost:8000"})  # fmt: skip
     ready_account(client, standin)
-    (held,) = standin.control("GET", "/events?type=account.updated").json()["data"]
-    assert held["delivery"]["status"] == "held"
+    # Events are queued (here: held) just after the causing request has been answered.
+    held = wait_for(
+        lambda: (
+            (e := standin.control("GET", "/events?type=account.updated").json()["data"])
+            and e[0]["delivery"]["status"] == "held"
+            and e[0]
+        )
+    )
     time.sleep(0.2)
     assert receiver.events == []
 
