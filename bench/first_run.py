@@ -116,7 +116,15 @@ def one_run(rev: str, limit: float) -> dict[str, float | int | str]:
                 run.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(run.pid, 9)
-        # An older commit has no `make stop`: its cluster may still be up.
+        # An older commit has no `make stop`: what it started in sessions of their own
+        # (the stand-in, runserver) outlives `make`; end those, found by the clone's path.
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                if str(clone).encode() in (proc / "cmdline").read_bytes():
+                    os.kill(int(proc.name), 15)
+            except (OSError, ValueError):
+                pass
+        # Its cluster may still be up too.
         pg_ctl = shutil.which("pg_ctl") or next(
             iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))), None
         )
