@@ -14,10 +14,10 @@ from django.conf import settings
 
 from .money import CURRENCY_CHOICES
 from .pdf import help_text as pdf_help_text
-from .services import COVER_MAX_UPLOAD_BYTES, DOWNLOAD_LIMIT_MAX, TITLE_MAX
+from .services import DOWNLOAD_LIMIT_MAX, TITLE_MAX
 
 COVER_HELP = (
-    f"Optional. PNG, JPEG or WebP, up to {COVER_MAX_UPLOAD_BYTES // (1024 * 1024)} MB. "
+    f"Optional. PNG, JPEG or WebP, up to {settings.COVER_MAX_UPLOAD_BYTES // (1024 * 1024)} MB. "
     "Without one, we draw page 1 of your PDF."
 )
 
@@ -44,7 +44,7 @@ class _ProductFields(forms.Form):
     )
     stamping = forms.BooleanField(
         required=False,
-        label="Stamp each buyer's email on the pages of their copy",
+        label="Stamp each buyer's email on page 1 of their copy",
     )
     download_limit = forms.IntegerField(
         required=False,
@@ -91,7 +91,7 @@ def _cover_field() -> forms.FileField:
         widget=forms.ClearableFileInput(
             attrs={
                 "accept": "image/png,image/jpeg,image/webp",
-                "data-max-bytes": COVER_MAX_UPLOAD_BYTES,
+                "data-max-bytes": settings.COVER_MAX_UPLOAD_BYTES,
             }
         ),
     )

@@ -171,7 +171,10 @@ class Product(models.Model):
 
 
 class ProductFile(models.Model):
-    """Every PDF a product has had. Buyers keep the version they paid for if it changes."""
+    """Every PDF a product has had, kept in storage (never deleted while buyers may need it).
+
+    Downloads serve the product's current file: a buyer who paid before a replacement gets
+    the new version. Only a stamped copy already made keeps the version it was made from."""
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="versions")
     file = models.FileField(max_length=300)

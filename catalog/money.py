@@ -150,6 +150,18 @@ def format_amount(minor: int, code: str) -> str:
     return f"{sign}{cur.symbol}{units:,}.{cents:0{cur.exponent}d}"
 
 
+def money_display(minor: int | None, code: str) -> str:
+    """An amount for a page, which never breaks it: "" when unknown, and an amount in a
+    currency the platform does not list (a ledger row from Stripe, an old setting) as its
+    raw minor units with the code: "1,234 XYZ (minor units)"."""
+    if minor is None:
+        return ""
+    try:
+        return format_amount(int(minor), code)
+    except MoneyError:
+        return f"{int(minor):,} {(code or '').upper()} (minor units)"
+
+
 def to_decimal_string(minor: int, code: str) -> str:
     cur = currency(code)
     if cur.exponent == 0:

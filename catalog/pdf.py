@@ -49,9 +49,7 @@ from pypdf.filters import decode_stream_data
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
 
 CHUNK_SIZE = 1024 * 1024
-# Defaults for settings.PDF_MAX_PAGES and settings.PDF_REPAIR_MAX_BYTES (read per call).
-PDF_MAX_PAGES = 5_000
-PDF_REPAIR_MAX_BYTES = 64 * 1024 * 1024
+# settings.PDF_MAX_PAGES and settings.PDF_REPAIR_MAX_BYTES are read per call.
 # Decompression budget for the streams we do decode (xref and object streams).
 STREAM_MAX_BYTES = 32 * 1024 * 1024
 OBJECT_STREAMS_MAX_BYTES = 128 * 1024 * 1024
@@ -121,7 +119,7 @@ class PdfInfo:
 
 
 def max_pages() -> int:
-    return getattr(settings, "PDF_MAX_PAGES", PDF_MAX_PAGES)
+    return settings.PDF_MAX_PAGES
 
 
 def help_text() -> str:
@@ -253,7 +251,7 @@ def _parse(file: IO[bytes], size: int) -> PdfReader:
         RecursionError,
     ):
         pass
-    if size > getattr(settings, "PDF_REPAIR_MAX_BYTES", PDF_REPAIR_MAX_BYTES):
+    if size > settings.PDF_REPAIR_MAX_BYTES:
         raise PdfDamaged(
             "This PDF is damaged (its cross-reference table is broken) and too large to repair "
             "here. Open it in a PDF reader, save or export it again, and upload the new file."

@@ -47,7 +47,6 @@ logger = logging.getLogger(__name__)
 TITLE_MAX = 140
 DESCRIPTION_MAX = 20_000
 DOWNLOAD_LIMIT_MAX = 1_000
-COVER_MAX_UPLOAD_BYTES = getattr(settings, "COVER_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
 COVER_BOX = (1200, 1800)  # uploaded covers are scaled down to fit
 COVER_RENDER_WIDTH = 600  # rendered covers: page 1 at this width, in pixels
 # Sized WebP copies for srcset: a storefront card is ~250 CSS px wide on a desktop and
@@ -130,7 +129,7 @@ def _pdf(file: File) -> PdfInfo:
 
 def _cover_png(file: File) -> bytes:
     """An uploaded cover, checked with Pillow and re-encoded as a PNG without metadata."""
-    return image_to_png(file, box=COVER_BOX, max_bytes=COVER_MAX_UPLOAD_BYTES)
+    return image_to_png(file, box=COVER_BOX, max_bytes=settings.COVER_MAX_UPLOAD_BYTES)
 
 
 # --- Storage -------------------------------------------------------------------------------

@@ -8,12 +8,14 @@ DJANGO_DEBUG off the secrets become mandatory and the secure defaults switch on.
 from __future__ import annotations
 
 import os
-import sys
 from decimal import Decimal
 from pathlib import Path
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+
+from tenants.origins import origin
+from tenants.validators import fee_validate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -22,8 +24,9 @@ if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
-# pytest imports this module with pytest loaded; `make test` also sets DJANGO_TESTING.
-TESTING = env.bool("DJANGO_TESTING", default="pytest" in sys.modules)
+# Set by the test runs: `make test` (devtools.devstack) and pytest itself (tests/testing_env.py,
+# loaded by pyproject's addopts before pytest-django reads these settings).
+TESTING = env.bool("DJANGO_TESTING", default=False)
 
 
 def required(name: str, dev_default: str) -> str:
@@ -42,7 +45,8 @@ SECRET_KEY = required("DJANGO_SECRET_KEY", "CHANGEME!!!-dev-only-not-for-product
 # Stores live at <subdomain>.PLATFORM_DOMAIN; the main site at PLATFORM_DOMAIN itself.
 PLATFORM_DOMAIN = env.str("PLATFORM_DOMAIN", default="localhost").lower()
 PLATFORM_NAME = env.str("PLATFORM_NAME", default="product_purchase")
-# Port the public URLs carry in development (stores at http://alice.localhost:8000).
+# Port the public URLs carry in development (stores at http://alice.localhost:8000);
+# `make run` sets it from DEVSTACK_WEB_PORT. tenants.origins builds every absolute URL.
 PLATFORM_PORT = env.str("PLATFORM_PORT", default="8000" if DEBUG else "")
 PLATFORM_SCHEME = env.str("PLATFORM_SCHEME", default="http" if DEBUG else "https")
 
@@ -261,12 +265,11 @@ SESSION_COOKIE_HTTPONLY = env.bool("DJANGO_SESSION_COOKIE_HTTPONLY", default=Tru
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_SAMESITE = "Lax"
-_port = f":{PLATFORM_PORT}" if PLATFORM_PORT else ""
 CSRF_TRUSTED_ORIGINS = env.list(
     "DJANGO_CSRF_TRUSTED_ORIGINS",
     default=[
-        f"{PLATFORM_SCHEME}://{PLATFORM_DOMAIN}{_port}",
-        f"{PLATFORM_SCHEME}://*.{PLATFORM_DOMAIN}{_port}",
+        origin(PLATFORM_DOMAIN, scheme=PLATFORM_SCHEME, port=PLATFORM_PORT),
+        origin(f"*.{PLATFORM_DOMAIN}", scheme=PLATFORM_SCHEME, port=PLATFORM_PORT),
     ],
 )
 
@@ -315,7 +318,17 @@ elif env.str("DJANGO_EMAIL_FILE_PATH", default=""):
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = env.str("DJANGO_EMAIL_FILE_PATH")
 elif env.str("DJANGO_EMAIL_URL", default=""):
-    vars().update(env.email_url("DJANGO_EMAIL_URL"))
+    # smtp://user:password@host:587, smtp+tls://…, smtps://…, consolemail://, filemail:///path
+    _email = env.email_url("DJANGO_EMAIL_URL")
+    EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+    EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+    EMAIL_PORT = _email["EMAIL_PORT"] or 25
+    EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+    EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+    EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+    EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+    if _email["EMAIL_FILE_PATH"]:
+        EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"]
 elif DEBUG or TESTING:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 else:
@@ -359,6 +372,10 @@ STORAGES = {
     },
 }
 PDF_MAX_UPLOAD_BYTES = env.int("PDF_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+PDF_MAX_PAGES = env.int("PDF_MAX_PAGES", default=5_000)
+# A PDF with a broken cross-reference table is rebuilt (a full scan) only up to this size.
+PDF_REPAIR_MAX_BYTES = env.int("PDF_REPAIR_MAX_BYTES", default=64 * 1024 * 1024)
+COVER_MAX_UPLOAD_BYTES = env.int("COVER_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
 
 # --- Stripe -------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
@@ -392,6 +409,12 @@ PLATFORM_FEE_FIXED_OVERRIDES = {
     k.lower(): int(v)
     for k, v in env.dict("PLATFORM_FEE_FIXED_OVERRIDES", default={"jpy": "50"}).items()
 }
+# The platform default obeys the same bounds as a store's override (one validator).
+try:
+    for _fixed in (PLATFORM_FEE_FIXED, *PLATFORM_FEE_FIXED_OVERRIDES.values()):
+        fee_validate(fee_percent=PLATFORM_FEE_PERCENT, fee_fixed=_fixed)
+except ValidationError as _exc:
+    raise ImproperlyConfigured(f"PLATFORM_FEE_*: {'; '.join(_exc.messages)}") from None
 # Refunds from the dashboard give the platform fee back to the seller (Stripe's
 # refund_application_fee): the buyer got nothing, so the platform keeps nothing.
 PLATFORM_REFUND_APPLICATION_FEE = env.bool("PLATFORM_REFUND_APPLICATION_FEE", default=True)

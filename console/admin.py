@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
+
+from tenants.admin import ReadOnlyAdmin
 
 from .models import AuditEntry
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     """The audit log is append-only: written by console.services, never edited here."""
 
     list_display = ("at", "actor", "action", "store", "target")
@@ -16,12 +17,3 @@ class AuditEntryAdmin(admin.ModelAdmin):
     list_select_related = ("actor", "store")
     date_hierarchy = "at"
     readonly_fields = ("at", "actor", "action", "store", "target", "before", "after")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django import forms
 
-from .services import FEE_FIXED_MAX, FEE_PERCENT_MAX
+from tenants.validators import FEE_FIXED_MAX, FEE_PERCENT_MAX
 
 
 class SuspendForm(forms.Form):
@@ -18,23 +16,25 @@ class SuspendForm(forms.Form):
 
 
 class FeeForm(forms.Form):
-    """Blank fields mean "use the platform default" for that part of the fee."""
+    """Blank fields mean "use the platform default" for that part of the fee.
+
+    The form only parses; the bounds are checked once, by tenants.validators.fee_validate
+    (called by the console's service), whose errors the view puts back on these fields.
+    min/max below are for the browser's number inputs only."""
 
     fee_percent = forms.DecimalField(
         label="Percent",
         required=False,
-        min_value=Decimal(0),
-        max_value=FEE_PERCENT_MAX,
-        max_digits=4,
-        decimal_places=2,
-        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
+        widget=forms.NumberInput(
+            attrs={"step": "0.01", "inputmode": "decimal", "min": 0, "max": FEE_PERCENT_MAX}
+        ),
         help_text="0–50, up to 2 decimals.",
     )
     fee_fixed = forms.IntegerField(
         label="Fixed (minor units)",
         required=False,
-        min_value=0,
-        max_value=FEE_FIXED_MAX,
-        widget=forms.NumberInput(attrs={"step": "1", "inputmode": "numeric"}),
+        widget=forms.NumberInput(
+            attrs={"step": "1", "inputmode": "numeric", "min": 0, "max": FEE_FIXED_MAX}
+        ),
         help_text="Cents for USD/EUR, whole yen for JPY.",
     )

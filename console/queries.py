@@ -41,15 +41,20 @@ from django_tenants.utils import schema_context, schema_exists
 from catalog.money import CURRENCIES, MoneyError, to_decimal_string
 from payments.csv_export import csv_writer, spreadsheet_safe
 from payments.fees import FeeRule, fee_rule
-from payments.platform.models import ConnectedAccount, FeeLedgerEntry, PaymentIncident, StripeEvent
+from payments.models import PurchaseStatus
+from payments.platform.models import (
+    AccountState,
+    ConnectedAccount,
+    FeeLedgerEntry,
+    PaymentIncident,
+    StripeEvent,
+)
 from tenants.models import Store
 
 from .models import AuditEntry
 
 PER_PAGE = 50
-PAID, REFUNDED, DISPUTED = "paid", "refunded", "disputed"
-LEDGER_STATUSES = (PAID, REFUNDED, DISPUTED)
-NOT_CONNECTED = "not_connected"
+LEDGER_STATUSES = tuple(PurchaseStatus)
 
 
 # --- Totals -------------------------------------------------------------------------------
@@ -66,13 +71,13 @@ class CurrencyTotals:
 
 
 def _totals_annotations() -> dict[str, Any]:
-    paid = Q(status=PAID)
+    paid = Q(status=PurchaseStatus.PAID)
     return {
         "sales": Count("pk", filter=paid),
         "gmv": Coalesce(Sum("amount", filter=paid), 0),
         "fees": Coalesce(Sum("platform_fee", filter=paid), 0),
-        "refunded": Count("pk", filter=Q(status=REFUNDED)),
-        "disputed": Count("pk", filter=Q(status=DISPUTED)),
+        "refunded": Count("pk", filter=Q(status=PurchaseStatus.REFUNDED)),
+        "disputed": Count("pk", filter=Q(status=PurchaseStatus.DISPUTED)),
     }
 
 
@@ -127,7 +132,9 @@ class StoreListParams:
 
 def _ledger_for_store() -> QuerySet[FeeLedgerEntry]:
     return (
-        FeeLedgerEntry.objects.filter(store=OuterRef("pk"), status=PAID).order_by().values("store")
+        FeeLedgerEntry.objects.filter(store=OuterRef("pk"), status=PurchaseStatus.PAID)
+        .order_by()
+        .values("store")
     )
 
 
@@ -166,7 +173,7 @@ def stripe_state(store: Store) -> tuple[str, ConnectedAccount | None]:
     try:
         account = store.stripe_account
     except ConnectedAccount.DoesNotExist:
-        return NOT_CONNECTED, None
+        return AccountState.NOT_CONNECTED, None
     return account.state, account
 
 
@@ -293,6 +300,21 @@ def month_bounds(month: date) -> tuple[datetime, datetime]:
     return datetime.combine(month, time.min, tz), datetime.combine(nxt, time.min, tz)
 
 
+# Filters are small frozen dataclasses parsed from the query string, not django-filter
+# FilterSets: junk values are dropped with a message saying so (the page still shows
+# everything, never a 400 or an empty list), the chart re-applies a filter without its
+# month, the CSV and the page share one parse, and querystring() rebuilds the links. A
+# FilterSet would need a custom form for each of those and one more dependency.
+def _choice(query: Mapping[str, str], name: str, allowed, *, what: str, problems: list[str]) -> str:
+    """`query[name]`, lower-cased, if it is one of `allowed`; else "" and a problem."""
+    value = (query.get(name) or "").strip().lower()
+    if value and value not in allowed:
+        shown = value[:10].upper() if what == "currency" else value[:20]
+        problems.append(f"Unknown {what} “{shown}”; showing every {what}.")
+        return ""
+    return value
+
+
 @dataclass(frozen=True)
 class FeeFilter:
     store: str = ""  # subdomain
@@ -317,14 +339,8 @@ class FeeFilter:
                 problems.append(
                     f"“{raw_month[:20]}” is not a month (use YYYY-MM, e.g. 2025-03); showing every month."
                 )
-        currency = (query.get("currency") or "").strip().lower()
-        if currency and currency not in CURRENCIES:
-            problems.append(f"Unknown currency “{currency[:10].upper()}”; showing every currency.")
-            currency = ""
-        status = (query.get("status") or "").strip().lower()
-        if status and status not in LEDGER_STATUSES:
-            problems.append(f"Unknown status “{status[:20]}”; showing every status.")
-            status = ""
+        currency = _choice(query, "currency", CURRENCIES, what="currency", problems=problems)
+        status = _choice(query, "status", LEDGER_STATUSES, what="status", problems=problems)
         return cls(store, month, currency, status, tuple(problems))
 
     @property
@@ -409,7 +425,7 @@ def monthly_fees(flt: FeeFilter, *, months: int = 12) -> list[MonthlySeries]:
     _, stop = month_bounds(window[-1])
     scoped = FeeFilter(store=flt.store, currency=flt.currency).apply(FeeLedgerEntry.objects.all())
     grouped = (
-        scoped.filter(status=PAID, created_at__gte=start, created_at__lt=stop)
+        scoped.filter(status=PurchaseStatus.PAID, created_at__gte=start, created_at__lt=stop)
         .annotate(month=TruncMonth("created_at"))
         .order_by()
         .values("month", "currency")
@@ -519,10 +535,9 @@ class EventFilter:
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> EventFilter:
         problems: list[str] = []
-        status = (query.get("status") or "").strip().lower()
-        if status and status not in StripeEvent.Status.values:
-            problems.append(f"Unknown status “{status[:20]}”; showing every status.")
-            status = ""
+        status = _choice(
+            query, "status", StripeEvent.Status.values, what="status", problems=problems
+        )
         kind = (query.get("type") or "").strip()[:100]
         return cls(status, kind, tuple(problems))
 

@@ -6,7 +6,7 @@ ValidationError and records nothing.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
@@ -18,14 +18,13 @@ from payments.webhooks import event_retry
 from sellers.handoff import admin_view_url
 from tenants.models import Store
 from tenants.services import store_restore, store_set_fee, store_suspend
+from tenants.validators import fee_validate
 
 from .models import AuditEntry
 
 if TYPE_CHECKING:
     from sellers.models import User
 
-FEE_PERCENT_MAX = Decimal(50)
-FEE_FIXED_MAX = 100_000
 # One click retries at most this many events; the rest wait for the next click (or the
 # beat schedule, which retries failed events on its own).
 RETRY_ALL_LIMIT = 1000
@@ -111,39 +110,6 @@ def console_store_restore(*, actor: User, store: Store) -> Store:
             after=_status(changed),
         )
     return changed
-
-
-def fee_validate(*, fee_percent: Any, fee_fixed: Any) -> tuple[Decimal | None, int | None]:
-    """None means the platform default. Percent 0 to 50 with at most 2 decimals; fixed
-    0 to 100000 minor units. Raises ValidationError keyed by field."""
-    errors: dict[str, str] = {}
-    percent: Decimal | None = None
-    fixed: int | None = None
-    if fee_percent is not None and fee_percent != "":
-        try:
-            percent = Decimal(str(fee_percent))
-        except InvalidOperation:
-            percent = None
-            errors["fee_percent"] = "Enter a percentage like 4.5."
-        else:
-            if not percent.is_finite():
-                errors["fee_percent"] = "Enter a percentage like 4.5."
-            elif percent.as_tuple().exponent < -2:  # type: ignore[operator]
-                errors["fee_percent"] = "Use at most 2 decimals."
-            elif not (0 <= percent <= FEE_PERCENT_MAX):
-                errors["fee_percent"] = f"The percentage must be between 0 and {FEE_PERCENT_MAX}."
-            else:
-                percent = percent.quantize(Decimal("0.01"))
-    if fee_fixed is not None and fee_fixed != "":
-        if isinstance(fee_fixed, bool) or not isinstance(fee_fixed, int):
-            errors["fee_fixed"] = "Enter a whole number of minor units (cents)."
-        elif not (0 <= fee_fixed <= FEE_FIXED_MAX):
-            errors["fee_fixed"] = f"The fixed part must be between 0 and {FEE_FIXED_MAX:,}."
-        else:
-            fixed = fee_fixed
-    if errors:
-        raise ValidationError(errors)
-    return percent, fixed
 
 
 def console_store_set_fee(

@@ -13,16 +13,15 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from catalog.money import CURRENCIES
+from catalog.charts import bar_chart
+from catalog.money import CURRENCIES, money_display
 from payments.platform.models import StripeEvent
 from tenants.models import Store
 
 from . import queries, services
-from .charts import month_bar_chart
 from .decorators import superuser_required
 from .forms import FeeForm, SuspendForm
 from .models import AuditEntry
-from .templatetags.console_tags import money_text
 
 
 def _page(request: HttpRequest, rows, per_page: int = queries.PER_PAGE):
@@ -204,10 +203,11 @@ def fees(request: HttpRequest) -> HttpResponse:
     charts = [
         {
             "series": s,
-            "svg": month_bar_chart(
+            "svg": bar_chart(
                 s.points,
                 label=f"Platform fees per month in {s.currency.upper()}",
-                fmt=lambda v, code=s.currency: money_text(v, code),
+                fmt=lambda v, code=s.currency: money_display(v, code),
+                period="month",
                 highlight=flt.month,
             ),
         }

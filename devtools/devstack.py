@@ -4,8 +4,13 @@
                                       # Stripe stand-in (if STRIPE_SECRET_KEY is unset),
                                       # migrations, demo data, web server (+ Celery with Redis)
     python -m devtools.devstack test    # the same services for the suite, then the quality gates
+    python -m devtools.devstack stop    # stop a `run` going on in the background (make stop)
 
-Everything it starts lives under .run/ (git-ignored) and stops on Ctrl-C.
+Everything it starts lives under .run/ (git-ignored) and stops on Ctrl-C, or on SIGTERM
+(what `stop` sends to the pid in .run/devstack.pid): a background `make run` gets no Ctrl-C.
+DEVSTACK_WEB_PORT is the port of the web server and of every URL the platform prints or
+redirects to (it becomes PLATFORM_PORT); DEVSTACK_STRIPE_PORT the stand-in's,
+DEVSTACK_PG_PORT the private PostgreSQL's.
 """
 
 from __future__ import annotations
@@ -22,11 +27,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RUN = ROOT / ".run"
+# Where it keeps its state (pid file, PostgreSQL data, stand-in state): .run/ by default.
+RUN = Path(os.environ.get("DEVSTACK_RUN_DIR") or ROOT / ".run")
 PYTHON = sys.executable
 PG_PORT = int(os.environ.get("DEVSTACK_PG_PORT", "54329"))
 STANDIN_PORT = int(os.environ.get("DEVSTACK_STRIPE_PORT", "12111"))
 WEB_PORT = int(os.environ.get("DEVSTACK_WEB_PORT", "8000"))
+PID_FILE = RUN / "devstack.pid"
 
 
 def say(message: str) -> None:
@@ -74,7 +81,7 @@ def postgres_start(datadir: Path) -> str:
         pg = pwd.getpwnam("postgres")
         os.chown(sockdir, pg.pw_uid, pg.pw_gid)
     if not (datadir / "PG_VERSION").exists():
-        say(f"Creating a private PostgreSQL cluster in {datadir.relative_to(ROOT)}")
+        say(f"Creating a private PostgreSQL cluster in {datadir}")
         datadir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             os.chown(datadir, pg.pw_uid, pg.pw_gid)
@@ -209,46 +216,101 @@ def base_env() -> tuple[dict[str, str], Path | None]:
     return env, datadir
 
 
+def run_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment of everything `run` starts: the web port is the platform's port."""
+    env = dict(env)
+    # One setting decides the port of every printed URL, redirect and form: the one the
+    # web server listens on.
+    env["PLATFORM_PORT"] = str(WEB_PORT)
+    if not env.get("STRIPE_SECRET_KEY"):
+        env["STRIPE_API_BASE"] = f"http://127.0.0.1:{STANDIN_PORT}"
+        env.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_standin_dev_secret")
+    return env
+
+
+def standin_command(env: dict[str, str]) -> list[str]:
+    return [
+        PYTHON,
+        "-m",
+        "devtools.stripe_standin",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(STANDIN_PORT),
+        "--public-url",
+        f"http://localhost:{STANDIN_PORT}",
+        "--webhook-url",
+        f"http://127.0.0.1:{WEB_PORT}/stripe/webhook/",
+        "--webhook-host",
+        f"localhost:{WEB_PORT}",
+        "--webhook-secret",
+        env["STRIPE_WEBHOOK_SECRET"],
+        "--state-file",
+        str(RUN / "stripe-standin.json"),
+    ]
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    # A background `make run` gets no Ctrl-C: SIGTERM (`make stop`) takes the same path.
+    # Once: a second signal must not interrupt the clean-up.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_pid() -> int | None:
+    """The pid of a `run` going on in this checkout, if any."""
+    try:
+        pid = int(PID_FILE.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not pid_alive(pid):
+        return None
+    # A stale file may name a pid since reused by another program: leave that one alone.
+    with contextlib.suppress(OSError):
+        if b"devtools.devstack" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return None
+    return pid
+
+
 def cmd_run() -> int:
     RUN.mkdir(exist_ok=True)
-    env, datadir = base_env()
+    other = running_pid()
+    if other is not None:
+        say(f"Already running (pid {other}); `make stop` stops it.")
+        return 1
+    PID_FILE.write_text(f"{os.getpid()}\n")
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    signal.signal(signal.SIGHUP, _stop_on_sigterm)
     sup = Supervisor()
+    datadir = None
     try:
-        if not env.get("STRIPE_SECRET_KEY"):
+        env, datadir = base_env()
+        env = run_env(env)
+        if not os.environ.get("STRIPE_SECRET_KEY"):
             say(f"No STRIPE_SECRET_KEY: using the local Stripe stand-in on :{STANDIN_PORT}")
-            env["STRIPE_API_BASE"] = f"http://127.0.0.1:{STANDIN_PORT}"
-            env.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_standin_dev_secret")
-            sup.start(
-                "stripe-standin",
-                [
-                    PYTHON,
-                    "-m",
-                    "devtools.stripe_standin",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(STANDIN_PORT),
-                    "--public-url",
-                    f"http://localhost:{STANDIN_PORT}",
-                    "--webhook-url",
-                    f"http://127.0.0.1:{WEB_PORT}/stripe/webhook/",
-                    "--webhook-host",
-                    f"localhost:{WEB_PORT}",
-                    "--webhook-secret",
-                    env["STRIPE_WEBHOOK_SECRET"],
-                    "--state-file",
-                    str(RUN / "stripe-standin.json"),
-                ],
-                env,
-            )
+            sup.start("stripe-standin", standin_command(env), env)
             for _ in range(50):
                 if port_open("127.0.0.1", STANDIN_PORT):
                     break
                 time.sleep(0.1)
         say("Migrating every schema")
         manage("migrate_platform", "-v", "0", env=env)
+        # The web server starts (a few seconds of imports) while the demo is seeded: the
+        # two overlap on a 2-core machine. migrate has just run the system checks.
+        web = [PYTHON, "manage.py", "runserver", "--skip-checks", f"0.0.0.0:{WEB_PORT}"]
+        sup.start("web", web, env)
         manage("seed_demo", env=env)
-        sup.start("web", [PYTHON, "manage.py", "runserver", f"0.0.0.0:{WEB_PORT}"], env)
         if env.get("REDIS_URL"):
             sup.start(
                 "worker",
@@ -283,12 +345,44 @@ def cmd_run() -> int:
                 env,
             )
         say(f"Platform: http://localhost:{WEB_PORT}   Demo store: http://demo.localhost:{WEB_PORT}")
+        say("Ctrl-C stops everything (or `make stop` from another shell)")
         return sup.wait()
+    except KeyboardInterrupt:
+        say("Stopping…")
+        return 0
     finally:
         sup.stop()
         if datadir is not None:
             say("Stopping PostgreSQL")
             postgres_stop(datadir)
+        with contextlib.suppress(OSError):
+            if PID_FILE.read_text().strip() == str(os.getpid()):
+                PID_FILE.unlink()
+
+
+def cmd_stop(timeout: float = 60.0) -> int:
+    """Stop the `run` of this checkout (its processes and private PostgreSQL) and wait."""
+    pid = running_pid()
+    if pid is None:
+        PID_FILE.unlink(missing_ok=True)
+        datadir = RUN / "pg"
+        if (datadir / "postmaster.pid").exists():
+            # A `run` that was killed outright left its cluster behind.
+            say("No devstack run; stopping the private PostgreSQL it left running")
+            postgres_stop(datadir)
+        else:
+            say("Nothing to stop")
+        return 0
+    say(f"Stopping the devstack run (pid {pid})")
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid):
+        if time.monotonic() > deadline:
+            say(f"pid {pid} still running after {timeout:.0f}s")
+            return 1
+        time.sleep(0.2)
+    say("Stopped")
+    return 0
 
 
 # Debian packages some tests drive for real: the browser journey (chromium), the nginx
@@ -383,11 +477,13 @@ def cmd_test(pytest_args: list[str]) -> int:
 
 
 def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "test"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "test", "stop"):
         print(__doc__)
         return 2
     if sys.argv[1] == "run":
         return cmd_run()
+    if sys.argv[1] == "stop":
+        return cmd_stop()
     return cmd_test(sys.argv[2:])
 
 

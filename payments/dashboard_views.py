@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from payments.platform.models import AccountState
 from payments.platform.services import connected_account_for
 from tenants.decorators import store_owner_or_admin_view, store_owner_required
 
@@ -28,7 +29,7 @@ def _urls(request: HttpRequest) -> tuple[str, str]:
 def connection_state(store) -> dict:
     account = connected_account_for(store)
     if account is None:
-        return {"state": "not_connected", "account": None}
+        return {"state": AccountState.NOT_CONNECTED, "account": None}
     return {"state": account.state, "account": account}
 
 

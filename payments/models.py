@@ -9,13 +9,19 @@ from catalog.models import Product
 from catalog.money import format_amount
 
 
+class PurchaseStatus(models.TextChoices):
+    """A sale's state: the purchase's (store schema), its fee-ledger row's (public schema)
+    and the console's filters and totals use this one vocabulary."""
+
+    PAID = "paid", "Paid"
+    REFUNDED = "refunded", "Refunded"
+    DISPUTED = "disputed", "Disputed"
+
+
 class Purchase(models.Model):
     """One paid Checkout Session. Lives in the store's schema."""
 
-    class Status(models.TextChoices):
-        PAID = "paid", "Paid"
-        REFUNDED = "refunded", "Refunded"
-        DISPUTED = "disputed", "Disputed"
+    Status = PurchaseStatus
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="purchases")

@@ -5,13 +5,12 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from catalog.charts import bar_chart
 from catalog.models import Product
-from catalog.money import format_amount
+from catalog.money import money_display
 from payments.dashboard_views import connection_state
 from payments.queries import sales_by_day, sales_overview, top_products
 from tenants.decorators import store_owner_or_admin_view
-
-from .charts import bar_chart
 
 
 @store_owner_or_admin_view
@@ -23,7 +22,8 @@ def dashboard_home(request: HttpRequest) -> HttpResponse:
             "svg": bar_chart(
                 points,
                 label=f"Daily sales in {currency.upper()}, last 30 days",
-                fmt=lambda v, c=currency: format_amount(v, c),
+                fmt=lambda v, c=currency: money_display(v, c),
+                period="day",
             ),
         }
         for currency, points in sorted(sales_by_day(days=30).items())

@@ -13,6 +13,20 @@ from django.utils.html import format_html
 from .models import Domain, Store
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows that are history or mirror another system: listed and shown, never added,
+    changed or deleted here (the payments tables, the console's audit log)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 class DomainInline(admin.TabularInline):
     model = Domain
     extra = 0

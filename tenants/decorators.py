@@ -3,17 +3,16 @@ from __future__ import annotations
 from functools import wraps
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 
 from .hooks import admin_view_record
 from .sessions import admin_view_allowed
+from .origins import platform_origin
 
 
 def main_site_url(path: str) -> str:
-    port = f":{settings.PLATFORM_PORT}" if settings.PLATFORM_PORT else ""
-    return f"{settings.PLATFORM_SCHEME}://{settings.PLATFORM_DOMAIN}{port}{path}"
+    return platform_origin() + path
 
 
 def login_url_for(request: HttpRequest) -> str:

@@ -9,6 +9,9 @@ from django.db import models
 from django.db.models.functions import Lower
 from django_tenants.models import DomainMixin, TenantMixin
 
+from .origins import platform_origin
+from .validators import FEE_PERCENT_MAX
+
 
 class StoreQuerySet(models.QuerySet):
     def stores(self) -> StoreQuerySet:
@@ -50,7 +53,8 @@ class Store(TenantMixin):
         decimal_places=2,
         null=True,
         blank=True,
-        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(50))],
+        # The same bounds as validators.fee_validate, which every writer calls first.
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(FEE_PERCENT_MAX)],
     )
     fee_fixed = models.PositiveIntegerField(null=True, blank=True)
     # Storefront settings.
@@ -96,8 +100,7 @@ class Store(TenantMixin):
 
     @property
     def url(self) -> str:
-        port = f":{settings.PLATFORM_PORT}" if settings.PLATFORM_PORT else ""
-        return f"{settings.PLATFORM_SCHEME}://{self.host}{port}"
+        return platform_origin(self.host)
 
 
 class Domain(DomainMixin):

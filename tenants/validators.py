@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.core.exceptions import ValidationError
 
@@ -54,3 +56,44 @@ def validate_subdomain(value: str) -> str:
             params={"sub": sub},
         )
     return sub
+
+
+# --- The platform fee ---------------------------------------------------------------------
+# A store's fee override and the platform default: percent of the price plus a fixed part.
+FEE_PERCENT_MAX = Decimal(50)
+FEE_FIXED_MAX = 100_000
+
+
+def fee_validate(*, fee_percent: Any, fee_fixed: Any) -> tuple[Decimal | None, int | None]:
+    """The one fee check (a store's override, the console's form, the platform default in
+    settings). None or "" means the platform default. Percent 0 to FEE_PERCENT_MAX with at
+    most 2 decimals; fixed 0 to FEE_FIXED_MAX minor units. Returns the normalised pair;
+    raises ValidationError keyed by field."""
+    errors: dict[str, str] = {}
+    percent: Decimal | None = None
+    fixed: int | None = None
+    if fee_percent is not None and fee_percent != "":
+        try:
+            percent = Decimal(str(fee_percent))
+        except InvalidOperation:
+            percent = None
+            errors["fee_percent"] = "Enter a percentage like 4.5."
+        else:
+            if not percent.is_finite():
+                errors["fee_percent"] = "Enter a percentage like 4.5."
+            elif percent.as_tuple().exponent < -2:  # type: ignore[operator]
+                errors["fee_percent"] = "Use at most 2 decimals."
+            elif not (0 <= percent <= FEE_PERCENT_MAX):
+                errors["fee_percent"] = f"The percentage must be between 0 and {FEE_PERCENT_MAX}."
+            else:
+                percent = percent.quantize(Decimal("0.01"))
+    if fee_fixed is not None and fee_fixed != "":
+        if isinstance(fee_fixed, bool) or not isinstance(fee_fixed, int):
+            errors["fee_fixed"] = "Enter a whole number of minor units (cents)."
+        elif not (0 <= fee_fixed <= FEE_FIXED_MAX):
+            errors["fee_fixed"] = f"The fixed part must be between 0 and {FEE_FIXED_MAX:,}."
+        else:
+            fixed = fee_fixed
+    if errors:
+        raise ValidationError(errors)
+    return percent, fixed

@@ -1,11 +1,12 @@
-"""{% load catalog_tags %}: `markdown` renders seller Markdown through the allow-list."""
+"""{% load catalog_tags %}: `markdown` renders seller Markdown through the allow-list;
+`{% money amount currency %}` formats minor units (the console registers the same tag)."""
 
 from __future__ import annotations
 
 from django import template
 from django.utils.safestring import SafeString
 
-from catalog.money import format_amount
+from catalog.money import money_display
 from catalog.rendering import markdown_html
 
 register = template.Library()
@@ -16,9 +17,5 @@ def markdown_filter(text: str) -> SafeString:
     return markdown_html(text or "")
 
 
-@register.simple_tag
-def money(amount: int | None, currency: str) -> str:
-    """{% money stats.revenue product.currency %} → "$12.50" (empty when unknown)."""
-    if amount is None:
-        return ""
-    return format_amount(int(amount), currency)
+# {% money stats.revenue product.currency %} → "$12.50"; "" when unknown; never an error.
+register.simple_tag(money_display, name="money")

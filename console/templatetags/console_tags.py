@@ -1,4 +1,4 @@
-"""{% load console_tags %}: money that never breaks a page, and audit values."""
+"""{% load console_tags %}: {% money %} (catalog.money.money_display), audit values."""
 
 from __future__ import annotations
 
@@ -6,25 +6,13 @@ from typing import Any
 
 from django import template
 
-from catalog.money import MoneyError, format_amount
+from catalog.money import money_display
+from payments.platform.models import AccountState
 
 register = template.Library()
 
-
-def money_text(amount: int | None, currency: str) -> str:
-    if amount is None:
-        return ""
-    try:
-        return format_amount(int(amount), currency)
-    except MoneyError:
-        # A currency the catalog does not list: show the raw minor units, never a 500.
-        return f"{int(amount):,} {(currency or '').upper()} (minor units)"
-
-
-@register.simple_tag
-def money(amount: int | None, currency: str) -> str:
-    """{% money total.gmv total.currency %} → "$1,234.50"."""
-    return money_text(amount, currency)
+# The catalog's {% money %}, so console templates need one {% load %}: one behaviour.
+register.simple_tag(money_display, name="money")
 
 
 @register.filter
@@ -40,17 +28,9 @@ def audit_value(value: Any) -> str:
     return str(value)
 
 
-STRIPE_LABELS = {
-    "ready": "Ready",
-    "action_needed": "Action needed",
-    "deauthorized": "Disconnected",
-    "not_connected": "Not connected",
-}
-
-
 @register.filter
 def stripe_label(state: str) -> str:
-    return STRIPE_LABELS.get(state, state)
+    return AccountState(state).label if state in AccountState.values else state
 
 
 @register.filter

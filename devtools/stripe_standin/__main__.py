@@ -36,6 +36,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-deliver", action="store_true", help="Record events but do not send them"
     )
     parser.add_argument("--api-version", help="api_version stamped on events")
+    parser.add_argument(
+        "--endpoint-wait",
+        type=float,
+        default=120.0,
+        help="Seconds deliveries wait, quietly, for the webhook endpoint to start listening",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -63,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             webhook_host_header=args.webhook_host_header,
             deliver=not args.no_deliver,
             api_version=args.api_version,
+            endpoint_wait_seconds=args.endpoint_wait,
         )
     except OSError as exc:
         print(f"stripe-standin: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)

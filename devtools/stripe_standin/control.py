@@ -157,7 +157,7 @@ def _route(
                         setattr(settings, key, str(value).rstrip("/") if key == "public_url" and value else value)  # fmt: skip
                 if "deliver" in data:
                     settings.deliver = bool(data["deliver"])
-                for key in ("delivery_timeout", "fault_timeout_seconds"):
+                for key in ("delivery_timeout", "fault_timeout_seconds", "endpoint_wait_seconds"):
                     if key in data:
                         setattr(settings, key, float(data[key]))
                 if "retry_delays" in data:

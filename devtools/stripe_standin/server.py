@@ -396,6 +396,7 @@ def make_server(
     webhook_host_header: str | None = None,
     deliver: bool = True,
     api_version: str | None = None,
+    endpoint_wait_seconds: float = 120.0,
 ) -> StandinServer:
     settings = Settings(
         public_url="",
@@ -404,6 +405,7 @@ def make_server(
         webhook_host_header=webhook_host_header,
         deliver=deliver,
         api_version=api_version,
+        endpoint_wait_seconds=endpoint_wait_seconds,
     )
     app = App(settings, Store(state_file))
     server = StandinServer((host, port), app)
@@ -429,6 +431,7 @@ def serve_in_thread(
     state_file: str | None = None,
     webhook_host_header: str | None = None,
     deliver: bool = True,
+    endpoint_wait_seconds: float = 120.0,
 ) -> tuple[StandinServer, str]:
     """Start a stand-in on a background thread (port 0 = any free port).
 
@@ -444,6 +447,7 @@ def serve_in_thread(
         state_file=state_file,
         webhook_host_header=webhook_host_header,
         deliver=deliver,
+        endpoint_wait_seconds=endpoint_wait_seconds,
     )
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="standin-http", daemon=True

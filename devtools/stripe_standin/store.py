@@ -87,6 +87,9 @@ class Settings:
     deliver: bool = True
     api_version: str | None = None
     retry_delays: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
+    # The app's server often starts after us (`make run` migrates first): until its port
+    # first accepts a connection, deliveries wait quietly, at most this long from start.
+    endpoint_wait_seconds: float = 120.0
     delivery_timeout: float = 10.0
     # How long a "timeout" fault stalls; longer than the app's STRIPE_TIMEOUT (10 s).
     fault_timeout_seconds: float = 15.0
@@ -100,6 +103,7 @@ class Settings:
             "deliver": self.deliver,
             "api_version": self.api_version,
             "retry_delays": self.retry_delays,
+            "endpoint_wait_seconds": self.endpoint_wait_seconds,
             "delivery_timeout": self.delivery_timeout,
             "fault_timeout_seconds": self.fault_timeout_seconds,
         }

@@ -1,7 +1,9 @@
 """Signing and delivering events to the app's webhook endpoint, as Stripe does.
 
 One background thread delivers in creation order (a heap keyed by due time, then event
-sequence). Failed attempts (non-2xx or connection errors) are retried after short
+sequence). Until the endpoint's port first accepts a connection (the app's server may
+start after us), deliveries wait in the queue, probing quietly with backoff for at most
+`endpoint_wait_seconds`; nothing is attempted or logged meanwhile. After that, failed attempts (non-2xx or connection errors) are retried after short
 delays without blocking later events, like Stripe. Each attempt is signed afresh with
 `Stripe-Signature: t=<unix>,v1=<HMAC-SHA256(secret, "t.body")>`, which
 `stripe.Webhook.construct_event` verifies. The store lock is never held during HTTP:
@@ -15,11 +17,13 @@ import heapq
 import hmac
 import json
 import logging
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 from .store import Settings, Store, public
 
@@ -29,11 +33,26 @@ log = logging.getLogger("stripe_standin")
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
-    """The Stripe-Signature header value for a payload."""
+def sign(payload: str | bytes, secret: str, timestamp: int | None = None) -> str:
+    """The Stripe-Signature header value for a payload (the exact bytes sent).
+
+    The one implementation: the stand-in's deliveries, the tests and the benchmarks that
+    post events themselves all sign with it."""
     timestamp = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256)
+    body = payload.encode() if isinstance(payload, str) else payload
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def endpoint_listening(url: str, timeout: float = 1.0) -> bool:
+    """Whether something accepts TCP connections where `url` points."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def event_payload(event: dict[str, Any]) -> str:
@@ -49,8 +68,11 @@ class Dispatcher:
         self._cond = threading.Condition()
         self._stop = False
         self._thread: threading.Thread | None = None
+        self._started = time.monotonic()
+        self._endpoint_seen = False
 
     def start(self) -> None:
+        self._started = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="standin-webhooks", daemon=True)
         self._thread.start()
         # Deliveries interrupted by a restart carry on.
@@ -95,6 +117,24 @@ class Dispatcher:
                 heapq.heappush(self._heap, entry)
             self._cond.notify_all()
 
+    def _await_endpoint(self) -> None:
+        """Before the first delivery: wait, quietly and with backoff, for the endpoint's
+        port to accept a connection, at most `endpoint_wait_seconds` after start. Once it
+        has answered (or the wait is over), failures are attempts, retried and logged."""
+        url = self.settings.webhook_url
+        if self._endpoint_seen or not url:
+            return
+        delay = 0.05
+        deadline = self._started + self.settings.endpoint_wait_seconds
+        while not self._stop and time.monotonic() < deadline:
+            if endpoint_listening(url):
+                break
+            log.debug("webhook endpoint %s not listening yet; waiting %.2fs", url, delay)
+            with self._cond:
+                self._cond.wait(delay)
+            delay = min(delay * 2, 2.0)
+        self._endpoint_seen = True
+
     def _run(self) -> None:
         while True:
             with self._cond:
@@ -105,6 +145,13 @@ class Dispatcher:
                     self._cond.wait(timeout)
                 if self._stop:
                     return
+            # The queue stays as it is (in order) while the endpoint is not up yet.
+            self._await_endpoint()
+            with self._cond:
+                if self._stop:
+                    return
+                if not self._heap:
+                    continue
                 _, seq, event_id = heapq.heappop(self._heap)
             try:
                 attempt = self.deliver(event_id, trigger="auto")

@@ -7,18 +7,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from tenants.admin import ReadOnlyAdmin
+
 from .models import ConnectedAccount, FeeLedgerEntry, StripeEvent
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(ConnectedAccount)

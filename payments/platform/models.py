@@ -2,6 +2,17 @@ from __future__ import annotations
 
 from django.db import models
 
+from payments.models import PurchaseStatus
+
+
+class AccountState(models.TextChoices):
+    """A store's Stripe connection, as the dashboard and the console show it."""
+
+    NOT_CONNECTED = "not_connected", "Not connected"
+    ACTION_NEEDED = "action_needed", "Action needed"
+    READY = "ready", "Ready"
+    DEAUTHORIZED = "deauthorized", "Disconnected"
+
 
 class ConnectedAccount(models.Model):
     """A store's Stripe account. Public schema: webhooks arrive on the main domain."""
@@ -28,13 +39,13 @@ class ConnectedAccount(models.Model):
         return self.stripe_account_id
 
     @property
-    def state(self) -> str:
-        """not_connected / action_needed / ready / deauthorized, for the dashboard."""
+    def state(self) -> AccountState:
+        """action_needed / ready / deauthorized (no row at all: not_connected)."""
         if self.deauthorized_at:
-            return "deauthorized"
+            return AccountState.DEAUTHORIZED
         if self.charges_enabled:
-            return "ready"
-        return "action_needed"
+            return AccountState.READY
+        return AccountState.ACTION_NEEDED
 
 
 class StripeEvent(models.Model):
@@ -80,7 +91,8 @@ class FeeLedgerEntry(models.Model):
     currency = models.CharField(max_length=3)
     fee_percent = models.DecimalField(max_digits=5, decimal_places=2)
     fee_fixed = models.PositiveIntegerField()
-    status = models.CharField(max_length=16, default="paid", db_index=True)
+    # The purchase's status, mirrored (PurchaseStatus).
+    status = models.CharField(max_length=16, default=PurchaseStatus.PAID, db_index=True)
     created_at = models.DateTimeField(db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

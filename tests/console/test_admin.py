@@ -73,3 +73,20 @@ def test_sam_the_staff_member_without_permissions_sees_no_models(sam):
     response = main_client(sam).get("/admin/")
     assert response.status_code == 200
     assert b"/admin/payments_platform/" not in response.content
+
+
+def test_history_and_mirrored_tables_are_read_only_through_one_admin_class(rf, django_user_model):
+    from django.contrib import admin
+
+    from console.models import AuditEntry
+    from payments.platform.models import ConnectedAccount, FeeLedgerEntry, StripeEvent
+    from tenants.admin import ReadOnlyAdmin
+
+    request = rf.get("/admin/")
+    request.user = django_user_model(is_superuser=True, is_staff=True)
+    for model in (AuditEntry, ConnectedAccount, FeeLedgerEntry, StripeEvent):
+        model_admin = admin.site.get_model_admin(model)
+        assert isinstance(model_admin, ReadOnlyAdmin), model
+        assert not model_admin.has_add_permission(request)
+        assert not model_admin.has_change_permission(request)
+        assert not model_admin.has_delete_permission(request)

@@ -168,7 +168,7 @@ def test_the_monthly_chart_shows_paid_fees_per_currency(olivia, ledger):
         if r.status == "paid" and r.created_at.month == 3:
             expected[r.currency] += r.platform_fee
     assert march == dict(expected)
-    assert page.content.decode().count('<svg class="month-chart"') == 3
+    assert page.content.decode().count('<svg class="bar-chart"') == 3
 
 
 def test_the_page_costs_the_same_queries_for_10_rows_as_for_10000(

@@ -1,8 +1,9 @@
 """The deployment files: compose, Procfile, nginx, Dockerfile, gunicorn settings.
 
-No Django and no database needed:
+These tests use no Django and no database themselves (tests/conftest.py still loads
+the settings, so run them the usual way):
 
-    .venv/bin/python -m pytest -p no:django tests/deploy -q
+    make test ARGS="tests/deploy -q"
 
 Checks that need a tool (docker-compose, nginx) skip with the reason when the tool
 is not installed (`apt-get install -y docker-compose nginx-light`).

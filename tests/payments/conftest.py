@@ -6,15 +6,13 @@ stand-in made and post them to our endpoint signed exactly as Stripe signs them.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 import urllib.request
 
 import pytest
 
 from devtools.stripe_standin import serve_in_thread
+from devtools.stripe_standin import sign as standin_sign
 
 SECRET = "whsec_tests_secret"
 
@@ -69,9 +67,8 @@ def standin(_standin_server, settings) -> Standin:
 
 
 def sign(body: bytes, *, secret: str = SECRET, at: int | None = None) -> str:
-    at = at or int(time.time())
-    mac = hmac.new(secret.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={at},v1={mac}"
+    """The header Stripe would send: the stand-in's signer, with the suite's secret."""
+    return standin_sign(body, secret, at)
 
 
 def post_event(client, event: dict, *, secret: str = SECRET, at: int | None = None):

@@ -1,6 +1,6 @@
 """The Stripe stand-in, driven by the real `stripe` library over real HTTP.
 
-No Django here: run with `pytest -p no:django tests/stripe_standin`. A tiny local HTTP
+No Django here (run with `make test ARGS=tests/stripe_standin`). A tiny local HTTP
 receiver plays the app's webhook endpoint and checks signatures with
 `stripe.Webhook.construct_event`, exactly as the app does.
 """
@@ -8,6 +8,7 @@ receiver plays the app's webhook endpoint and checks signatures with
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -100,9 +101,8 @@ class Receiver:
             return [e for e in self.events if e.type == kind]
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver()
+def serve_receiver(state: Receiver, port: int = 0) -> ThreadingHTTPServer:
+    """Start the receiver on `port` (0: any free one) and set `state.url`."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -126,10 +126,17 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}/stripe/webhook/"
+    return server
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+    server = serve_receiver(state)
     yield state
     server.shutdown()
     server.server_close()
@@ -858,13 +865,80 @@ def test_failed_webhook_deliveries_are_retried_and_recorded(
     assert [a["status_code"] for a in view["delivery"]["attempts"]] == [500, 500, 200]
 
 
+def test_deliveries_wait_quietly_for_an_endpoint_that_starts_later(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # `make run`: the stand-in is up (and the demo store connects) before the web server.
+    caplog.set_level(logging.INFO, logger="stripe_standin")
+    port = free_port()
+    state = Receiver()
+    server, base = serve_in_thread(
+        webhook_url=f"http://127.0.0.1:{port}/stripe/webhook/", webhook_secret=SECRET
+    )
+    stand = Standin(server, base)
+    receiver_server = None
+    try:
+        ready_account(stand.client(), stand)
+        time.sleep(1.0)
+        (queued,) = stand.control("GET", "/events?type=account.updated").json()["data"]
+        assert queued["delivery"]["attempts"] == []  # nothing tried against a closed port
+
+        receiver_server = serve_receiver(state, port)
+
+        wait_for(lambda: state.of_type("account.updated"), timeout=10)
+        view = wait_for(
+            lambda: (
+                (v := stand.control("GET", f"/events/{queued['id']}").json())["delivery"]["status"]
+                == "delivered"
+                and v
+            )
+        )
+        assert [a["status_code"] for a in view["delivery"]["attempts"]] == [200]
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    finally:
+        server.shutdown()
+        if receiver_server is not None:
+            receiver_server.shutdown()
+            receiver_server.server_close()
+
+
+def test_past_the_wait_a_closed_endpoint_is_a_failed_attempt_as_before() -> None:
+    server, base = serve_in_thread(
+        webhook_url=f"http://127.0.0.1:{free_port()}/stripe/webhook/",
+        webhook_secret=SECRET,
+        endpoint_wait_seconds=0.2,
+    )
+    stand = Standin(server, base)
+    try:
+        stand.control("POST", "/config", {"retry_delays": [0.05]})
+        ready_account(stand.client(), stand)
+        (event,) = stand.control("GET", "/events?type=account.updated").json()["data"]
+        view = wait_for(
+            lambda: (
+                (v := stand.control("GET", f"/events/{event['id']}").json())["delivery"]["status"]
+                == "failed"
+                and v
+            )
+        )
+        assert len(view["delivery"]["attempts"]) == 2
+        assert all("refused" in a["error"].lower() for a in view["delivery"]["attempts"])
+    finally:
+        server.shutdown()
+
+
 def test_held_events_are_delivered_on_demand_with_a_host_header(
     client: stripe.StripeClient, standin: Standin, receiver: Receiver
 ) -> None:
     standin.control("POST", "/config", {"deliver": False, "webhook_host_header": "alice.localhost:8000"})  # fmt: skip
     ready_account(client, standin)
-    (held,) = standin.control("GET", "/events?type=account.updated").json()["data"]
-    assert held["delivery"]["status"] == "held"
+    # Events are queued (here: held) just after the causing request has been answered.
+    held = wait_for(
+        lambda: (
+            (e := standin.control("GET", "/events?type=account.updated").json()["data"])
+            and e[0]["delivery"]["status"] == "held"
+            and e[0]
+        )
+    )
     time.sleep(0.2)
     assert receiver.events == []
 
@@ -924,3 +998,14 @@ def _healthy(base: str) -> bool:
         return http("GET", f"{base}/_standin/health").status == 200
     except OSError:
         return False
+
+
+def test_one_signer_for_text_and_bytes_that_stripe_verifies() -> None:
+    from devtools.stripe_standin import sign
+
+    body = json.dumps({"id": "evt_1", "object": "event", "type": "ping"})
+    assert sign(body, SECRET, 1_700_000_000) == sign(body.encode(), SECRET, 1_700_000_000)
+    event = stripe.Webhook.construct_event(body.encode(), sign(body.encode(), SECRET), SECRET)
+    assert event.id == "evt_1"
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.Webhook.construct_event(body, sign(body, "whsec_other"), SECRET)

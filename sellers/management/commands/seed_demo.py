@@ -22,6 +22,7 @@ from payments import stripe_client
 from payments.platform.services import connected_account_for
 from sellers.models import User
 from tenants.models import Store
+from tenants.origins import platform_origin
 from tenants.services import store_create, store_update_settings
 
 ADMIN = ("admin@example.com", "demo-admin-password")
@@ -91,10 +92,9 @@ class Command(BaseCommand):
             if store.can_take_charges:
                 for product in Product.objects.filter(status=Product.Status.DRAFT):
                     product_publish(product=product, store=store)
-        port = f":{settings.PLATFORM_PORT}" if settings.PLATFORM_PORT else ""
         self.stdout.write(self.style.SUCCESS("Demo ready:"))
         self.stdout.write(
-            f"  platform admin  {ADMIN[0]} / {ADMIN[1]}   {settings.PLATFORM_SCHEME}://{settings.PLATFORM_DOMAIN}{port}/console/"
+            f"  platform admin  {ADMIN[0]} / {ADMIN[1]}   {platform_origin()}/console/"
         )
         self.stdout.write(f"  seller          {SELLER[0]} / {SELLER[1]}   {store.url}/dashboard/")
         self.stdout.write(f"  storefront      {store.url}/")
