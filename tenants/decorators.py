@@ -7,8 +7,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 
 from .hooks import admin_view_record
-from .sessions import admin_view_allowed
 from .origins import platform_origin
+from .sessions import admin_view_allowed
 
 
 def main_site_url(path: str) -> str:
