@@ -39,6 +39,7 @@ from .services import (
     product_update,
 )
 from .storage import private_storage
+from .uploads import refused_uploads
 
 _LIST_FIELDS = (
     "uid",
@@ -88,6 +89,18 @@ def _uploaded(request: HttpRequest, url: str) -> HttpResponse:
     return redirect(url)
 
 
+def _bind(form_class, request: HttpRequest):
+    """The posted form and whether it is valid; a file the upload handler stopped for its
+    size is an error on its field (not "choose a file": it was chosen, and too large)."""
+    form = form_class(request.POST, request.FILES)
+    refused = refused_uploads(request)
+    valid = form.is_valid() and not refused
+    for field, message in refused.items():
+        form.errors.pop(field, None)
+        form.add_error(field if field in form.fields else None, message)
+    return form, valid
+
+
 def _render(request: HttpRequest, template: str, context: dict, *, status: int = 200):
     return render(request, template, {"dash_section": "products", **context}, status=status)
 
@@ -118,8 +131,8 @@ def product_list(request: HttpRequest) -> HttpResponse:
 @store_owner_required
 def product_create_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and not request.impersonating:
-        form = ProductCreateForm(request.POST, request.FILES)
-        if form.is_valid():
+        form, valid = _bind(ProductCreateForm, request)
+        if valid:
             try:
                 product = product_create(**form.service_kwargs())
             except ValidationError as exc:
@@ -136,8 +149,8 @@ def product_create_view(request: HttpRequest) -> HttpResponse:
 def product_edit_view(request: HttpRequest, uid: UUID) -> HttpResponse:
     product = _product(uid)
     if request.method == "POST" and not request.impersonating:
-        form = ProductEditForm(request.POST, request.FILES)
-        if form.is_valid():
+        form, valid = _bind(ProductEditForm, request)
+        if valid:
             try:
                 product_update(product=product, **form.service_kwargs())
             except ValidationError as exc:
@@ -162,8 +175,8 @@ def product_edit_view(request: HttpRequest, uid: UUID) -> HttpResponse:
 def product_replace_file_view(request: HttpRequest, uid: UUID) -> HttpResponse:
     product = _product(uid)
     if request.method == "POST" and not request.impersonating:
-        form = ProductFileForm(request.POST, request.FILES)
-        if form.is_valid():
+        form, valid = _bind(ProductFileForm, request)
+        if valid:
             try:
                 product_replace_file(product=product, file=form.cleaned_data["file"])
             except ValidationError as exc:

@@ -34,7 +34,7 @@ from django_tenants.utils import schema_context
 from .images import image_to_png
 from .models import Product, ProductFile
 from .money import MoneyError, currency, parse_amount, validate_amount
-from .pdf import PdfInfo, PdfRejected, pdf_check_first_page, pdf_validate
+from .pdf import PdfInfo, PdfRejected, pdf_check_first_page, pdf_check_name, pdf_validate
 from .rendering import clean_line, clean_text, download_name
 from .storage import private_storage
 
@@ -114,6 +114,7 @@ def _price(errors: _Errors, price_text: str, code: str) -> tuple[int | None, str
 
 def _pdf(file: File) -> PdfInfo:
     try:
+        pdf_check_name(getattr(file, "name", "") or "")
         return pdf_validate(file)
     except PdfRejected as exc:
         raise ValidationError(exc.message, code=exc.code) from exc

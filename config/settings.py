@@ -92,6 +92,8 @@ MIDDLEWARE = [
     # Outside the store routing, so the pages it answers by itself (unknown store,
     # suspended store) get the same headers as every other page.
     "config.middleware.SecurityHeadersMiddleware",
+    # A body over the upload limit is refused from its Content-Length, unread.
+    "catalog.uploads.UploadLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.middleware.StoreMiddleware",
@@ -340,7 +342,16 @@ STORAGES = {
         )
     },
 }
-PDF_MAX_UPLOAD_BYTES = env.int("PDF_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+# The one upload limit, in MiB ("MB" as Windows and nginx count them; catalog/pdf.py says
+# why). Django refuses a bigger request before reading it and stops a bigger file mid-way
+# (catalog/uploads.py); nginx's client_max_body_size gets the same PDF_MAX_UPLOAD_MB.
+PDF_MAX_UPLOAD_MB = env.int("PDF_MAX_UPLOAD_MB", default=200)
+PDF_MAX_UPLOAD_BYTES = PDF_MAX_UPLOAD_MB * 1024 * 1024
+FILE_UPLOAD_HANDLERS = [
+    "catalog.uploads.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # --- Stripe -------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")

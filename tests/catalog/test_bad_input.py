@@ -70,7 +70,7 @@ def test_a_pdf_over_the_cap_is_refused(alice, alice_store, media_root, settings)
     response = post(store_client(alice_store, alice), file=pdfs.upload(pdfs.good_pdf()))
     assert response.status_code == 400
     assert errors(response, "file") == [
-        "This file is larger than 1 KB, the most a product PDF may be."
+        "This file is larger than 1 KB (3 KB), the most a product PDF may be."
     ]
     assert_nothing_stored(alice_store, media_root)
 

@@ -29,7 +29,13 @@ from functools import cache
 import pytest
 
 from catalog.models import Product
-from tests.catalog.pdfs import assemble, good_pdf, object_stream_pdf, upload
+from tests.catalog.pdfs import (
+    assemble,
+    good_pdf,
+    incremental_update,
+    object_stream_pdf,
+    upload,
+)
 from tests.conftest import store_client
 from tests.factories import in_schema
 
@@ -266,20 +272,6 @@ def zip_between_revisions() -> bytes:
     update = incremental_update()
     first_end = update.index(b"%%EOF") + 6
     return update[:first_end] + archive.getvalue() + b"\n" + update[first_end:]
-
-
-def incremental_update() -> bytes:
-    """A PDF with an incremental update written by pypdf (two `%%EOF`, PDF after each)."""
-    from pypdf import PdfWriter
-
-    original = good_pdf(pages=1)
-    writer = PdfWriter(io.BytesIO(original), incremental=True)
-    writer.add_metadata({"/Title": "Updated"})
-    out = io.BytesIO()
-    writer.write(out)
-    data = out.getvalue()
-    assert data.startswith(original) and data.count(b"%%EOF") == 2
-    return data
 
 
 ELF_HEADER = b"\x7fELF\x02\x01\x01" + b"\0" * 9 + b"\x02\x00\x3e\x00" + b"\0" * 44
