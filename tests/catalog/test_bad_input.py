@@ -82,7 +82,7 @@ def test_a_pdf_over_the_cap_is_refused(alice, alice_store, media_root, settings)
         ("0.20", "usd", "price", "The lowest price Stripe can charge in USD is $0.50."),
         ("twelve", "usd", "price", "“twelve” is not a number."),
         ("", "usd", "price", "Enter a price."),
-        ("12.505", "usd", "price", "USD prices take at most 2 decimals."),
+        ("12.5055", "usd", "price", "USD prices take at most 2 decimals."),
         ("1000000", "usd", "price", "The highest price is $999,999.99."),
         ("12.5", "jpy", "price", "JPY prices take no decimals."),
         (
