@@ -1309,7 +1309,9 @@ def pdf_check_first_page(file: IO[bytes]) -> None:
             streams = contents if isinstance(contents, ArrayObject) else [contents]
             for stream in streams:
                 _spend(budget, _resolve(stream))
-            _check_resources(_resolve(page.get("/Resources")), budget, depth=0)
+            _check_resources(
+                _resolve(page.get("/Resources")), budget, depth=0, file=file, reader=reader
+            )
     except PdfRejected:
         raise
     except _PARSE_ERRORS as exc:
@@ -1330,14 +1332,39 @@ def _spend(budget: list[int], stream) -> None:
         )
 
 
-def _check_resources(resources, budget: list[int], *, depth: int) -> None:
+def _dictionary_only(file: IO[bytes], reader: PdfReader, ref) -> DictionaryObject | None:
+    """An XObject's dictionary without its data: pypdf would read a 300 MB image's bytes
+    into memory just to tell us its width. Objects in object streams are never streams."""
+    if not isinstance(ref, IndirectObject):
+        return ref if isinstance(ref, DictionaryObject) else None
+    offset = reader.xref.get(ref.generation, {}).get(ref.idnum)
+    if isinstance(offset, int):
+        file.seek(offset)
+        buf = file.read(_WINDOW)
+        header = _OBJ_HEADER_RE.match(buf)
+        extent = _value_extent(buf, header.end()) if header else None
+        if extent is not None:
+            raw = buf[header.end() : extent[0]].strip(_WS)
+            try:
+                parsed = read_object(io.BytesIO(raw), reader)
+            except (*_PARSE_ERRORS, AssertionError):
+                parsed = None
+            if isinstance(parsed, DictionaryObject):
+                return parsed
+    resolved = _resolve(ref)
+    return resolved if isinstance(resolved, DictionaryObject) else None
+
+
+def _check_resources(
+    resources, budget: list[int], *, depth: int, file: IO[bytes], reader: PdfReader
+) -> None:
     if not isinstance(resources, DictionaryObject) or depth > 4:
         return
     xobjects = _resolve(resources.get("/XObject"))
     if not isinstance(xobjects, DictionaryObject):
         return
-    for value in xobjects.values():
-        xobject = _resolve(value)
+    for value in dict.values(xobjects):
+        xobject = _dictionary_only(file, reader, value)
         if not isinstance(xobject, DictionaryObject):
             continue
         subtype = xobject.get("/Subtype")
@@ -1351,5 +1378,8 @@ def _check_resources(resources, budget: list[int], *, depth: int) -> None:
                     "upload a cover image instead."
                 )
         elif subtype == "/Form":
-            _spend(budget, xobject)
-            _check_resources(_resolve(xobject.get("/Resources")), budget, depth=depth + 1)
+            form = _resolve(value)  # its content is drawn: decoded, under the budget
+            _spend(budget, form)
+            _check_resources(
+                _resolve(form.get("/Resources")), budget, depth=depth + 1, file=file, reader=reader
+            )
