@@ -216,8 +216,18 @@ def megabytes(size: int) -> str:
     return f"{max(1, size // 1024):,} KB"
 
 
+def megabytes_over(size: int, limit: int) -> str:
+    """A size just over a limit, precise enough not to read the same as the limit."""
+    shown = megabytes(size)
+    if shown == megabytes(limit):
+        shown = f"{size / MIB:.2f} MB" if size >= MIB else f"{size / 1024:.1f} KB"
+    if shown in (megabytes(limit), f"{limit / MIB:.2f} MB", f"{limit / 1024:.1f} KB"):
+        shown = f"{size:,} bytes"
+    return shown
+
+
 def too_large_message(limit: int, size: int | None = None) -> str:
-    has = f" ({megabytes(size)})" if size else ""
+    has = f" ({megabytes_over(size, limit)})" if size else ""
     return f"This file is larger than {megabytes(limit)}{has}, the most a product PDF may be."
 
 

@@ -23,11 +23,11 @@ from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import HttpRequest, HttpResponse
 from django.utils.html import escape
 
-from .pdf import megabytes, too_large_message
+from .pdf import megabytes, megabytes_over, too_large_message
 
 
 def request_too_large_message(limit: int, size: int | None = None) -> str:
-    has = f" ({megabytes(size)})" if size else ""
+    has = f" ({megabytes_over(size, limit)})" if size else ""
     return (
         f"This upload is larger than {megabytes(limit)}{has}, the most a product PDF may be. "
         "Choose a smaller file and try again."

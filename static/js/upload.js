@@ -124,6 +124,12 @@
         return;
       }
       setBusy(form, false);
+      // Too large: the server (Django or nginx) says so with the limit, in plain text.
+      var type = xhr.getResponseHeader("Content-Type") || "";
+      if (xhr.status === 413 && type.indexOf("text/plain") === 0 && xhr.responseText) {
+        showError(form, xhr.responseText.trim());
+        return;
+      }
       var reason = xhr.status === 413 ? "the file is too large for the server"
         : xhr.status === 403 ? "your session may have expired; reload the page and log in again"
         : "the server answered " + xhr.status;

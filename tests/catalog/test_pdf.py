@@ -351,6 +351,17 @@ def test_sizes_are_shown_as_windows_shows_them(size, shown):
     assert pdf.megabytes(size) == shown
 
 
+@pytest.mark.parametrize(
+    ("size", "shown"),
+    [(201 * 1024 * 1024, "201 MB"), (2 * 1024 * 1024 + 50_000, "2.05 MB"), (1025, "1,025 bytes")],
+)
+def test_a_size_over_a_limit_never_reads_the_same_as_the_limit(size, shown):
+    limit = {1025: 1024}.get(
+        size, 2 * 1024 * 1024 if size < 10 * 1024 * 1024 else 200 * 1024 * 1024
+    )
+    assert pdf.megabytes_over(size, limit) == shown
+
+
 def test_the_help_text_names_the_limits_and_the_refusals():
     text = pdf.help_text()
     assert "200 MB" in text and "5,000 pages" in text
