@@ -11,11 +11,15 @@ What we check, in order, and what the seller is told when a check fails:
    that is not a PDF is told what it looks like (text, an image, a web page, a ZIP, a
    program…) where its first bytes say so.
 3. The end: nothing but whitespace after the last ``%%EOF`` (a ZIP appended to a PDF is a
-   PDF/ZIP polyglot, and buyers would receive the ZIP too). An incremental update (more PDF
-   after an ``%%EOF``) is fine; after each ``startxref … %%EOF`` only PDF may follow (an
-   object, an ``xref`` section, a few comment lines). A file whose end marker is missing
-   was cut short only if PDF objects precede the cut; random bytes behind a PDF signature
-   are "damaged", not "cut short".
+   PDF/ZIP polyglot, and buyers would receive the ZIP too), and that ``%%EOF`` ends a
+   revision (``startxref`` before it, so a second marker behind appended data does not
+   pass). An incremental update (more PDF after an ``%%EOF``) is fine; after each
+   ``startxref … %%EOF`` only PDF may follow (an object, an ``xref`` section, at most 1 KB
+   of comment lines). And no ZIP end-of-central-directory signature in the last 64 KB,
+   where ZIP programs look for it: that catches a ZIP however it is disguised (in a fake
+   update, in the last stream); compressed data holds those 4 bytes by chance once in ~4
+   billion positions. A file whose end marker is missing was cut short only if PDF objects
+   precede the cut; random bytes behind a PDF signature are "damaged", not "cut short".
 4. A real parse with pypdf, strict first. A file whose cross-reference table is broken
    is repaired (pypdf rebuilds it by scanning the file) only up to ``PDF_REPAIR_MAX_BYTES``
    (64 MB), because the repair holds the whole file in memory; bigger broken files are
@@ -407,7 +411,13 @@ def _refuse_dangerous(found: Iterable[str]) -> None:
 
 # --- Reading -------------------------------------------------------------------------------
 
-_REVISION_END_RE = re.compile(rb"startxref" + _WS_CLASS + rb"+\d+" + _WS_CLASS + rb"*%%EOF")
+_REVISION_END_RE = re.compile(rb"startxref" + _WS_CLASS + rb"+-?\d+" + _WS_CLASS + rb"*%%EOF")
+# ZIP readers look for the end-of-central-directory record in the last 64 KB + 22 bytes
+# of a file: a PDF with that signature there is also a ZIP, however it was disguised
+# (inside a stream, a fake object…). Compressed data holds those 4 bytes by chance about
+# once in 4 billion positions, so honest PDFs (64 K positions) are not refused for it.
+_ZIP_END = b"PK\x05\x06"
+_ZIP_REACH = 65_535 + 22
 _OBJ_RE = re.compile(rb"obj(?![A-Za-z0-9])")
 _OBJ_BEFORE_RE = re.compile(
     rb"(?:^|[^0-9])(\d{1,10})" + _WS_CLASS + rb"+\d{1,5}" + _WS_CLASS + rb"+$"
@@ -424,6 +434,7 @@ class _Pass:
     names: set[str]
     last_eof_end: int  # just after the last %%EOF, -1 if none
     content_end: int  # just after the last byte that is not whitespace
+    tail: bytes = b""  # the last _ZIP_REACH bytes
     revision_ends: set[int] = field(default_factory=set)
     headers: set[int] = field(default_factory=set)
 
@@ -465,6 +476,7 @@ def _read_through(file: IO[bytes], limit: int) -> _Pass:
         if content:
             scanned.content_end = size - len(chunk) + len(content)
         carry = window[-_OVERLAP:]
+        scanned.tail = (scanned.tail + chunk)[-_ZIP_REACH:]
     if size == 0:
         raise PdfEmpty("This file is empty (0 bytes). Choose the PDF again and upload it.")
     scanned.size, scanned.sha256, scanned.head = size, digest.hexdigest(), head
@@ -495,7 +507,8 @@ def _check_signature(head: bytes) -> None:
 
 
 def _check_end(file: IO[bytes], scanned: _Pass) -> None:
-    """Nothing after the last %%EOF but whitespace; only PDF after every earlier one."""
+    """Nothing after the last %%EOF but whitespace; only PDF after every earlier one; the
+    last %%EOF ends a revision (startxref before it); no ZIP where ZIP readers look."""
     if scanned.last_eof_end < 0:
         raise _missing_end(scanned)
     if scanned.content_end > scanned.last_eof_end:
@@ -506,17 +519,30 @@ def _check_end(file: IO[bytes], scanned: _Pass) -> None:
                 "upload or the export was cut short. Upload the complete file again."
             )
         raise PdfTrailingData(_appended_message(after, scanned.content_end - scanned.last_eof_end))
-    for end in sorted(scanned.revision_ends):
-        if end >= scanned.last_eof_end:
-            continue
+    ends = sorted(scanned.revision_ends)
+    if scanned.last_eof_end not in ends:
+        after = _sample(file, ends[-1]) if ends else b""
+        what = looks_like(after) if ends and not _PDF_AHEAD_RE.match(after) else None
+        raise PdfTrailingData(
+            f"This PDF has {what or 'data'} appended after its real end, behind a second "
+            "“%%EOF” end marker with no cross-reference before it: buyers would download it "
+            "too. Save or export the PDF again and upload the new file."
+        )
+    for end in ends[:-1]:
         after = _skip_comments(_sample(file, end, 4096))
-        if after is None or _PDF_AHEAD_RE.match(after) or after.startswith(b"%%EOF"):
+        if after is not None and (_PDF_AHEAD_RE.match(after) or after.startswith(b"%%EOF")):
             continue
-        what = looks_like(after)
+        what = looks_like(after) if after else None
         raise PdfTrailingData(
             f"This PDF hides {what or 'data that is not PDF'} between its updates (after an "
             "“%%EOF” end marker, where only more PDF may follow): buyers would download it "
             "too. Save or export the PDF again and upload the new file."
+        )
+    if _ZIP_END in scanned.tail:
+        raise PdfTrailingData(
+            "This PDF is also a ZIP archive (a ZIP directory sits in its last 64 KB, where "
+            "ZIP programs look for one): buyers would receive both. Save or export the PDF "
+            "again and upload the new file."
         )
 
 
@@ -548,11 +574,13 @@ def _sample(file: IO[bytes], offset: int, length: int = 4096) -> bytes:
 
 
 def _skip_comments(data: bytes) -> bytes | None:
-    """The data after a few comment lines; None if comments fill the whole sample."""
+    """The data after a few short comment lines; None if comments go on for over 1 KB."""
+    skipped = 0
     while data.startswith(b"%") and not data.startswith(b"%%EOF"):
         line_end = re.search(rb"[\r\n]", data)
-        if line_end is None:
+        if line_end is None or skipped + line_end.end() > 1024:
             return None
+        skipped += line_end.end()
         data = data[line_end.end() :].lstrip(_WS)
     return data
 

@@ -246,6 +246,13 @@ def lzw_zeros(size: int) -> bytes:
     return bytes(out)
 
 
+def small_zip() -> bytes:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("index.html", "<script>alert(document.domain)</script>")
+    return archive.getvalue()
+
+
 def orphan_object(body: bytes) -> bytes:
     """A 1-page PDF whose page draws object 4, which sits in the file but not in the
     cross-reference: pypdf never reads it, a repairing reader (pdfium) may."""
@@ -345,6 +352,28 @@ CORPUS = [
         "zip-between-two-revisions",
         lambda: zip_between_revisions(),
         Refused("This PDF hides a ZIP archive between its updates"),
+    ),
+    case(
+        "zip-behind-a-fake-end-marker",
+        lambda: good_pdf(pages=1) + small_zip() + b"\n%%EOF\n",
+        Refused("This PDF has a ZIP archive appended after its real end"),
+    ),
+    case(
+        "zip-in-a-fake-update",
+        lambda: (
+            good_pdf(pages=1)
+            + b"99 0 obj\n<< /Length %d >>\nstream\n" % len(small_zip())
+            + small_zip()
+            + b"\nendstream\nendobj\nstartxref\n0\n%%EOF\n"
+        ),
+        Refused("This PDF is also a ZIP archive"),
+    ),
+    case(
+        "zip-in-the-last-stream",
+        lambda: one_page(
+            more=(b"<< /Length %d >>\nstream\n" % len(small_zip()) + small_zip() + b"\nendstream",)
+        ),
+        Refused("This PDF is also a ZIP archive"),
     ),
     case("incremental-update-by-pypdf", lambda: incremental_update(), Accepted()),
     case(
