@@ -243,6 +243,21 @@ def test_an_incremental_update_is_a_valid_pdf():
     assert validate(data).page_count == 1
 
 
+def test_an_incremental_update_written_by_pdfium_is_valid(tmp_path):
+    import pypdfium2 as pdfium
+
+    original = tmp_path / "original.pdf"
+    original.write_bytes(pdfs.good_pdf(pages=2))
+    document = pdfium.PdfDocument(str(original))
+    document.new_page(200, 200)
+    updated = io.BytesIO()
+    document.save(updated, flags=1)  # FPDF_INCREMENTAL: the original bytes, then the update
+    document.close()
+    data = updated.getvalue()
+    assert data.startswith(original.read_bytes()) and data.count(b"%%EOF") == 2
+    assert validate(data).page_count == 3
+
+
 @pytest.mark.parametrize("tail", [b"\n", b"\r\n  \n", b"\x00" * 512, b" " * 3000])
 def test_whitespace_after_the_end_marker_is_fine(tail):
     assert validate(pdfs.good_pdf(pages=1) + tail).page_count == 1
