@@ -43,6 +43,7 @@ def render_cover(
         out = Path(folder) / "cover.png"
         command = [
             sys.executable,
+            "-I",  # isolated: no PYTHON* variables, not catalog/ on sys.path
             str(Path(__file__).resolve()),
             path,
             str(out),

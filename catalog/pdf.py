@@ -419,9 +419,6 @@ _REVISION_END_RE = re.compile(rb"startxref" + _WS_CLASS + rb"+-?\d+" + _WS_CLASS
 _ZIP_END = b"PK\x05\x06"
 _ZIP_REACH = 65_535 + 22
 _OBJ_RE = re.compile(rb"obj(?![A-Za-z0-9])")
-_OBJ_BEFORE_RE = re.compile(
-    rb"(?:^|[^0-9])(\d{1,10})" + _WS_CLASS + rb"+\d{1,5}" + _WS_CLASS + rb"+$"
-)
 _OBJ_HEADER_RE = re.compile(rb"(\d{1,10})" + _WS_CLASS + rb"+(\d{1,5})" + _WS_CLASS + rb"+obj")
 _PDF_AHEAD_RE = re.compile(rb"\d{1,10}" + _WS_CLASS + rb"+\d{1,5}" + _WS_CLASS + rb"+obj|xref")
 
@@ -463,9 +460,9 @@ def _read_through(file: IO[bytes], limit: int) -> _Pass:
         for match in _REVISION_END_RE.finditer(window):
             scanned.revision_ends.add(start + match.end())
         for match in _OBJ_RE.finditer(window):
-            before = _OBJ_BEFORE_RE.search(window, max(0, match.start() - 40), match.start())
-            if before:
-                scanned.headers.add(start + before.start(1))
+            header = _header_before(window, match.start())
+            if header is not None:
+                scanned.headers.add(start + header)
         if len(scanned.headers) > _setting("PDF_MAX_OBJECTS", PDF_MAX_OBJECTS):
             raise PdfTooComplex(
                 f"This PDF holds more than {_setting('PDF_MAX_OBJECTS', PDF_MAX_OBJECTS):,} "
@@ -481,6 +478,26 @@ def _read_through(file: IO[bytes], limit: int) -> _Pass:
         raise PdfEmpty("This file is empty (0 bytes). Choose the PDF again and upload it.")
     scanned.size, scanned.sha256, scanned.head = size, digest.hexdigest(), head
     return scanned
+
+
+def _header_before(window: bytes, obj: int) -> int | None:
+    """Where the `N G obj` header ending at window[obj] ("obj") starts, any whitespace
+    between its parts (PDF allows any amount; a fixed-width pattern could be dodged)."""
+    i = obj - 1
+    for digits in (5, 10):  # the generation, then the object number
+        blank_end = i
+        while i >= 0 and window[i] in _WS:
+            i -= 1
+        if i == blank_end:
+            return None  # no whitespace before this part
+        digits_end = i
+        while i >= 0 and digits_end - i < digits and 0x30 <= window[i] <= 0x39:
+            i -= 1
+        if i == digits_end:
+            return None  # no digits
+    if i >= 0 and 0x30 <= window[i] <= 0x39:
+        return None  # more digits than an object number has
+    return i + 1
 
 
 def _check_signature(head: bytes) -> None:
@@ -751,7 +768,14 @@ def pdf_validate(file: IO[bytes]) -> PdfInfo:
         found = set(scanned.names)
         try:
             found |= _structure_names(reader)
-            found |= _ObjectWalk(file, reader, scanned.size).run(sorted(scanned.headers))
+            # Every object the raw scan found, and every one the cross-reference lists.
+            positions = scanned.headers | {
+                offset
+                for table in reader.xref.values()
+                for offset in table.values()
+                if isinstance(offset, int) and 0 <= offset < scanned.size
+            }
+            found |= _ObjectWalk(file, reader, scanned.size).run(sorted(positions))
         except PdfRejected:
             raise
         except _PARSE_ERRORS as exc:

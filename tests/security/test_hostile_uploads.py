@@ -253,7 +253,7 @@ def small_zip() -> bytes:
     return archive.getvalue()
 
 
-def orphan_object(body: bytes) -> bytes:
+def orphan_object(body: bytes, header: bytes = b"4 0 obj") -> bytes:
     """A 1-page PDF whose page draws object 4, which sits in the file but not in the
     cross-reference: pypdf never reads it, a repairing reader (pdfium) may."""
     out = io.BytesIO()
@@ -263,7 +263,7 @@ def orphan_object(body: bytes) -> bytes:
     for number, member in enumerate((CATALOG, PAGES, page), start=1):
         offsets.append(out.tell())
         out.write(b"%d 0 obj\n" % number + member + b"\nendobj\n")
-    out.write(b"4 0 obj\n" + body + b"\nendobj\n")
+    out.write(header + b"\n" + body + b"\nendobj\n")
     xref_at = out.tell()
     out.write(b"xref\n0 4\n0000000000 65535 f \n")
     out.writelines(b"%010d 00000 n \n" % offset for offset in offsets)
@@ -400,6 +400,16 @@ CORPUS = [
             b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(deflate_zeros(400))
             + deflate_zeros(400)
             + b"\nendstream"
+        ),
+        Refused("This PDF expands far beyond"),
+    ),
+    case(
+        "bomb-behind-a-header-spread-over-whitespace",
+        lambda: orphan_object(
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(deflate_zeros(400))
+            + deflate_zeros(400)
+            + b"\nendstream",
+            header=b"4" + b" \r\n" * 300 + b"0" + b"\n" * 300 + b"obj",
         ),
         Refused("This PDF expands far beyond"),
     ),
