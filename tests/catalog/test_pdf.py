@@ -22,6 +22,7 @@ from catalog.pdf import (
     PdfExpands,
     PdfInfo,
     PdfNotPdf,
+    PdfTooComplex,
     PdfTooLarge,
     PdfTooManyPages,
     PdfTrailingData,
@@ -419,3 +420,24 @@ def test_javascript_at_the_end_of_an_action_chain_is_found():
 def test_an_open_action_that_only_shows_page_one_is_fine():
     data = pdfs.object_stream_pdf(catalog_extra=b"/OpenAction [3 0 R /Fit]")
     assert validate(data).page_count == 1
+
+
+def test_a_check_that_runs_too_long_gives_up_with_a_reason(settings):
+    settings.PDF_CHECK_MAX_SECONDS = 0
+    with pytest.raises(PdfTooComplex, match="takes too long to check"):
+        validate(pdfs.good_pdf(pages=3))
+
+
+def test_a_file_with_more_objects_than_we_check_is_refused(settings):
+    settings.PDF_MAX_OBJECTS = 10
+    with pytest.raises(PdfTooComplex, match="holds more than 10 objects"):
+        validate(pdfs.good_pdf(pages=30))
+
+
+def test_a_cross_reference_declaring_more_objects_than_the_file_can_hold_is_refused(settings):
+    settings.PDF_XREF_MIN_ENTRIES = 10
+    data = pdfs.good_pdf(pages=1)
+    size = data[data.rindex(b"/Size ") :].split()[1]
+    data = data.replace(b"/Size " + size, b"/Size 99999", 1)
+    with pytest.raises(PdfDamaged, match="declares more objects than a file of"):
+        validate(data)
