@@ -28,6 +28,7 @@ from tenants.decorators import store_owner_required
 from .forms import ProductCreateForm, ProductEditForm, ProductFileForm
 from .hooks import product_has_sales, product_stats
 from .models import Product
+from .money import MoneyError, read_price
 from .services import (
     product_archive,
     product_create,
@@ -125,6 +126,23 @@ def product_list(request: HttpRequest) -> HttpResponse:
             "showing_archived": archived,
             "archived_count": None if archived else Product.objects.archived().count(),
         },
+    )
+
+
+@store_owner_required
+def price_reading_view(request: HttpRequest) -> HttpResponse:
+    """How we read a typed price, for the form to show back while the seller types
+    (static/js/upload.js); the form's price_confirmed carries the token back."""
+    try:
+        reading = read_price(request.GET.get("price", ""), request.GET.get("currency", ""))
+    except MoneyError as exc:
+        return JsonResponse({"error": str(exc)})
+    return JsonResponse(
+        {
+            "display": reading.display,
+            "token": reading.token,
+            "shown_back": reading.needs_confirmation,
+        }
     )
 
 

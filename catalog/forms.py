@@ -11,6 +11,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.urls import reverse_lazy
 
 from .money import CURRENCY_CHOICES, MoneyError, read_price
 from .pdf import help_text as pdf_help_text
@@ -37,7 +38,14 @@ class _ProductFields(forms.Form):
     price = forms.CharField(
         required=False,
         max_length=32,
-        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "12.50"}),
+        widget=forms.TextInput(
+            attrs={
+                "inputmode": "decimal",
+                "placeholder": "12.50",
+                # Where the page asks how we read the price, to show it back (upload.js).
+                "data-reads-price": reverse_lazy("catalog_dash:price"),
+            }
+        ),
     )
     currency = forms.CharField(
         required=False, max_length=8, widget=forms.Select(choices=CURRENCY_CHOICES)

@@ -210,3 +210,27 @@ def test_the_service_reads_a_decimal_comma_too(in_alice):
         file=pdfs.upload(pdfs.good_pdf(pages=1)),
     )
     assert product.price == 1250
+
+
+def test_the_form_can_ask_how_a_price_reads_while_the_seller_types(alice, alice_store):
+    client = store_client(alice_store, alice)
+    assert client.get(
+        "/dashboard/products/price/", {"price": "12,50", "currency": "eur"}
+    ).json() == {
+        "display": "€12.50",
+        "token": "12.50 eur",
+        "shown_back": True,
+    }
+    assert client.get(
+        "/dashboard/products/price/", {"price": "1,250", "currency": "usd"}
+    ).json() == {
+        "error": "“1,250” could be $1,250.00 or $1.25, so we do not guess: type 1250 for "
+        "$1,250.00, or 1.25 for $1.25."
+    }
+
+
+def test_only_the_owner_may_ask(mallory, alice_store):
+    response = store_client(alice_store, mallory).get(
+        "/dashboard/products/price/", {"price": "12,50", "currency": "eur"}
+    )
+    assert response.status_code == 403

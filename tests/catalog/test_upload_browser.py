@@ -160,3 +160,23 @@ def test_an_upload_over_the_limit_is_told_the_limit_in_place(
     )
     with schema_context(store.schema_name):
         assert Product.objects.count() == 0
+
+
+def test_the_price_is_shown_back_while_typing_and_saved_at_the_first_upload(
+    page, committed_alice, tmp_path
+):
+    _owner, store = committed_alice
+    pdf = tmp_path / "guide.pdf"
+    pdf.write_bytes(pdfs.good_pdf(pages=2))
+    page.goto("/dashboard/products/new/")
+    page.fill("#id_title", "Guide")
+    page.select_option("#id_currency", "eur")
+    page.fill("#id_price", "12,50")
+    page.wait_for_selector("text=We read this as €12.50.")
+    page.set_input_files("#id_file", str(pdf))
+    with page.expect_navigation(timeout=60_000):
+        page.click("[data-submit]")
+    with schema_context(store.schema_name):
+        product = Product.objects.get()
+    assert (product.price, product.currency) == (1250, "eur")
+    assert page.url.endswith(f"/dashboard/products/{product.uid}/")
