@@ -16,6 +16,7 @@ app_name = "catalog_dash"
 urlpatterns = [
     path("", views.product_list, name="list"),
     path("new/", views.product_create_view, name="create"),
+    path("price/", views.price_reading_view, name="price"),
     path("<uuid:uid>/", views.product_edit_view, name="edit"),
     path("<uuid:uid>/file/", views.product_replace_file_view, name="replace_file"),
     path("<uuid:uid>/file/download/", views.product_file_download_view, name="download"),

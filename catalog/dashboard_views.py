@@ -28,6 +28,7 @@ from tenants.decorators import store_owner_or_admin_view, store_owner_required
 from .forms import ProductCreateForm, ProductEditForm, ProductFileForm
 from .hooks import product_currency_default, product_has_sales, product_stats
 from .models import Product
+from .money import MoneyError, read_price
 from .services import (
     product_archive,
     product_create,
@@ -39,6 +40,7 @@ from .services import (
     product_update,
 )
 from .storage import private_storage
+from .uploads import refused_uploads
 
 _LIST_FIELDS = (
     "uid",
@@ -77,6 +79,18 @@ def _uploaded(request: HttpRequest, url: str) -> HttpResponse:
     return redirect(url)
 
 
+def _bind(form_class, request: HttpRequest):
+    """The posted form and whether it is valid; a file the upload handler stopped for its
+    size is an error on its field (not "choose a file": it was chosen, and too large)."""
+    form = form_class(request.POST, request.FILES)
+    refused = refused_uploads(request)
+    valid = form.is_valid() and not refused
+    for field, message in refused.items():
+        form.errors.pop(field, None)
+        form.add_error(field if field in form.fields else None, message)
+    return form, valid
+
+
 def _render(request: HttpRequest, template: str, context: dict, *, status: int = 200):
     return render(request, template, {"dash_section": "products", **context}, status=status)
 
@@ -104,11 +118,28 @@ def product_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+@store_owner_required
+def price_reading_view(request: HttpRequest) -> HttpResponse:
+    """How we read a typed price, for the form to show back while the seller types
+    (static/js/upload.js); the form's price_confirmed carries the token back."""
+    try:
+        reading = read_price(request.GET.get("price", ""), request.GET.get("currency", ""))
+    except MoneyError as exc:
+        return JsonResponse({"error": str(exc)})
+    return JsonResponse(
+        {
+            "display": reading.display,
+            "token": reading.token,
+            "shown_back": reading.needs_confirmation,
+        }
+    )
+
+
 @store_owner_or_admin_view
 def product_create_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        form = ProductCreateForm(request.POST, request.FILES)
-        if form.is_valid():
+        form, valid = _bind(ProductCreateForm, request)
+        if valid:
             try:
                 product = product_create(**form.service_kwargs())
             except ValidationError as exc:
@@ -125,8 +156,8 @@ def product_create_view(request: HttpRequest) -> HttpResponse:
 def product_edit_view(request: HttpRequest, uid: UUID) -> HttpResponse:
     product = _product(uid)
     if request.method == "POST":
-        form = ProductEditForm(request.POST, request.FILES)
-        if form.is_valid():
+        form, valid = _bind(ProductEditForm, request)
+        if valid:
             try:
                 product_update(product=product, **form.service_kwargs())
             except ValidationError as exc:
@@ -151,8 +182,8 @@ def product_edit_view(request: HttpRequest, uid: UUID) -> HttpResponse:
 def product_replace_file_view(request: HttpRequest, uid: UUID) -> HttpResponse:
     product = _product(uid)
     if request.method == "POST":
-        form = ProductFileForm(request.POST, request.FILES)
-        if form.is_valid():
+        form, valid = _bind(ProductFileForm, request)
+        if valid:
             try:
                 product_replace_file(product=product, file=form.cleaned_data["file"])
             except ValidationError as exc:

@@ -11,8 +11,9 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.urls import reverse_lazy
 
-from .money import CURRENCY_CHOICES
+from .money import CURRENCY_CHOICES, MoneyError, read_price
 from .pdf import help_text as pdf_help_text
 from .services import DOWNLOAD_LIMIT_MAX, TITLE_MAX
 
@@ -37,11 +38,21 @@ class _ProductFields(forms.Form):
     price = forms.CharField(
         required=False,
         max_length=32,
-        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "12.50"}),
+        widget=forms.TextInput(
+            attrs={
+                "inputmode": "decimal",
+                "placeholder": "12.50",
+                # Where the page asks how we read the price, to show it back (upload.js).
+                "data-reads-price": reverse_lazy("catalog_dash:price"),
+            }
+        ),
     )
     currency = forms.CharField(
         required=False, max_length=8, widget=forms.Select(choices=CURRENCY_CHOICES)
     )
+    # The reading of the price the seller was shown ("12.50 eur"), so "12,50" is saved only
+    # once they have seen that we read it as €12.50.
+    price_confirmed = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
     stamping = forms.BooleanField(
         required=False,
         label="Stamp each buyer's email on page 1 of their copy",
@@ -53,6 +64,27 @@ class _ProductFields(forms.Form):
         label="Downloads per purchase",
         help_text="Leave empty for unlimited.",
     )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        try:
+            reading = read_price(data.get("price") or "", data.get("currency") or "")
+        except MoneyError:
+            return data  # the service says what is wrong, beside the other fields' problems
+        if reading.needs_confirmation and data.get("price_confirmed") != reading.token:
+            self.data = self.data.copy()
+            self.data[self.add_prefix("price_confirmed")] = reading.token
+            again = (
+                " Choose the PDF again too: browsers do not keep a file between two saves."
+                if self.files
+                else ""
+            )
+            self.add_error(
+                "price",
+                f"You entered “{reading.typed}”, which we read as {reading.display}. "
+                f"If that is right, save again; if not, correct the price.{again}",
+            )
+        return data
 
     def service_kwargs(self) -> dict[str, Any]:
         data = self.cleaned_data

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 # Stripe's minimum charge amounts, in minor units, per currency: the one table the product
 # uses (a price, and an account's settlement currency, are checked against it). Source:
@@ -69,24 +70,132 @@ def currency(code: str) -> Currency:
         ) from None
 
 
-def parse_amount(text: str, code: str) -> int:
-    """'12.50' in USD → 1250. Rejects what a price cannot be, with a message saying why."""
+class MoneyAmbiguous(MoneyError):
+    """The price could be read two ways; the seller is asked, never guessed for."""
+
+
+@dataclass(frozen=True)
+class PriceReading:
+    """How we read what the seller typed: the amount, and whether to show it back first."""
+
+    typed: str
+    minor: int
+    code: str
+
+    @property
+    def display(self) -> str:
+        return format_amount(self.minor, self.code)
+
+    @property
+    def token(self) -> str:
+        """What the form's confirmation field carries once the seller has seen the reading."""
+        return f"{to_decimal_string(self.minor, self.code)} {self.code}"
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """Anything but plain digits with a "." before the cents is shown back first:
+        "12,50" is €12.50, "1.000,00" is €1,000.00, and the seller should see that."""
+        places = CURRENCIES[self.code].exponent
+        literal = r"[0-9]+" + (rf"(\.[0-9]{{1,{places}}})?" if places else "")
+        return re.fullmatch(literal, self.typed) is None
+
+
+# Spaces and apostrophes between digit groups ("1 250,00", "1'250.00", narrow no-break
+# spaces as French locales type them) only group thousands.
+_GROUP_SPACE = re.compile(r"(?<=[0-9])[\s\u00a0\u202f\u2009'’](?=[0-9]{3}(?:[^0-9]|$))")
+_NUMBER = re.compile(r"[0-9.,]+")
+
+
+def read_price(text: str, code: str) -> PriceReading:
+    """What a seller typed, read as people write prices, or a MoneyError that says why.
+
+    - "." or "," followed by one or two digits at the end is the decimal separator:
+      "12.50" and "12,50" are both 12.50 (most of Europe types the comma).
+    - With both, the last one is the decimal separator and the other groups thousands:
+      "1,000.00" and "1.000,00" are both 1000.00.
+    - The same separator twice or more only groups thousands: "1,000,000", "1.000.000"
+      (and "1,00,000", Indian grouping).
+    - One separator followed by exactly three digits ("1,250", "1.250") is a thousands
+      separator or three decimals, and a 2-decimal currency cannot tell: we ask. In a
+      currency without decimals (JPY) it can only group thousands: ¥1,250.
+    """
     cur = currency(code)
-    raw = (text or "").strip().replace(",", "").lstrip(cur.symbol).strip()
+    typed = (text or "").strip()
+    raw = typed
+    for mark in sorted({cur.symbol, cur.code.upper(), cur.code}, key=len, reverse=True):
+        if raw.upper().startswith(mark.upper()):
+            raw = raw[len(mark) :].strip()
+        if raw.upper().endswith(mark.upper()):
+            raw = raw[: -len(mark)].strip()
+    raw = _GROUP_SPACE.sub("", raw)
     if not raw:
         raise MoneyError("Enter a price.")
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise MoneyError(f"“{text}” is not a number.") from None
-    if not value.is_finite():
-        raise MoneyError(f"“{text}” is not a number.")
-    if value.as_tuple().exponent < -cur.exponent:
+    negative = raw.startswith("-")
+    raw = raw.lstrip("-+").strip()
+    if not _NUMBER.fullmatch(raw) or not any(c.isdigit() for c in raw):
+        raise MoneyError(f"“{typed}” is not a number.")
+    whole, fraction = _split(raw, typed, cur)
+    if len(fraction) > cur.exponent:
         places = "no decimals" if cur.exponent == 0 else f"at most {cur.exponent} decimals"
         raise MoneyError(f"{cur.code.upper()} prices take {places}.")
-    minor = int(value.scaleb(cur.exponent))
+    value = Decimal(f"{whole or 0}.{fraction or 0}")
+    minor = int(value.scaleb(cur.exponent)) * (-1 if negative else 1)
     validate_amount(minor, cur.code)
-    return minor
+    return PriceReading(typed=typed, minor=minor, code=cur.code)
+
+
+def _split(raw: str, typed: str, cur: Currency) -> tuple[str, str]:
+    """(whole digits, decimal digits) of a number made of digits, "." and ","."""
+    unreadable = MoneyError(
+        f"“{typed}” is not a number we can read: write it like 1250, 12.50 or 12,50."
+    )
+    commas, dots = raw.count(","), raw.count(".")
+    if commas and dots:
+        decimal = "," if raw.rfind(",") > raw.rfind(".") else "."
+        grouping = "." if decimal == "," else ","
+        if raw.count(decimal) > 1:
+            raise unreadable
+        whole, fraction = raw.rsplit(decimal, 1)
+        return _ungroup(whole, grouping, unreadable), fraction
+    if not commas and not dots:
+        return raw, ""
+    separator = "," if commas else "."
+    if raw.count(separator) > 1:
+        return _ungroup(raw, separator, unreadable), ""
+    whole, fraction = raw.split(separator)
+    if len(fraction) == 3 and whole and cur.exponent < 3:
+        if cur.exponent == 0:
+            return whole + fraction, ""
+        as_thousands = format_amount(int(whole + fraction) * 10**cur.exponent, cur.code)
+        if fraction.endswith("0"):
+            as_decimals = format_amount(int(whole + fraction[:2]), cur.code)
+            raise MoneyAmbiguous(
+                f"“{typed}” could be {as_thousands} or {as_decimals}, so we do not guess: "
+                f"type {whole}{fraction} for {as_thousands}, or {whole}.{fraction[:2]} "
+                f"for {as_decimals}."
+            )
+        raise MoneyAmbiguous(
+            f"“{typed}” could be {as_thousands}, or a price with decimals, which "
+            f"{cur.code.upper()} prices take at most {cur.exponent} of: type {whole}{fraction} "
+            f"for {as_thousands}, or the price with {cur.exponent} decimals."
+        )
+    return whole, fraction
+
+
+def _ungroup(whole: str, separator: str, unreadable: MoneyError) -> str:
+    groups = whole.split(separator)
+    head, rest = groups[0], groups[1:]
+    if not head or len(head) > 3 or not rest or len(rest[-1]) != 3:
+        raise unreadable
+    # Thousands (1,000,000) or Indian lakhs (1,00,000): groups of 2 before the last 3.
+    if not (all(len(g) == 3 for g in rest) or all(len(g) == 2 for g in rest[:-1])):
+        raise unreadable
+    return "".join(groups)
+
+
+def parse_amount(text: str, code: str) -> int:
+    """'12.50' or '12,50' in USD → 1250. Refuses what a price cannot be, saying why."""
+    return read_price(text, code).minor
 
 
 def validate_amount(minor: int, code: str) -> int:

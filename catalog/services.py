@@ -11,7 +11,6 @@ buyers may have paid for are never deleted: replacing a file keeps the earlier v
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import shutil
@@ -31,11 +30,12 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django_tenants.utils import schema_context
 
+from .cover import render_cover
 from .hooks import settlement_currency
 from .images import image_to_png, png_to_webp_widths
 from .models import Product, ProductFile, cover_sized_name
 from .money import MoneyError, currency, parse_amount, validate_amount, validate_minimum
-from .pdf import PdfInfo, PdfRejected, pdf_check_first_page, pdf_validate
+from .pdf import PdfInfo, PdfRejected, pdf_check_first_page, pdf_check_name, pdf_validate
 from .rendering import clean_line, clean_text, download_name
 from .storage import private_storage
 
@@ -122,6 +122,7 @@ def _price(errors: _Errors, price_text: str, code: str) -> tuple[int | None, str
 
 def _pdf(file: File) -> PdfInfo:
     try:
+        pdf_check_name(getattr(file, "name", "") or "")
         return pdf_validate(file)
     except PdfRejected as exc:
         raise ValidationError(exc.message, code=exc.code) from exc
@@ -557,8 +558,6 @@ def product_cover_sizes_make(*, product_id: int) -> Product | None:
 
 
 def _render_first_page(name: str) -> bytes:
-    import pypdfium2 as pdfium
-
     # pdfium reads from a path lazily; copy the (possibly remote) file to a temporary one.
     with (
         private_storage().open(name, "rb") as source,
@@ -566,19 +565,14 @@ def _render_first_page(name: str) -> bytes:
     ):
         shutil.copyfileobj(source, local, length=1024 * 1024)
         local.flush()
-        pdf_check_first_page(local)  # bounded: pdfium has no memory limit of its own
-        document = pdfium.PdfDocument(local.name)
-        try:
-            page = document[0]
-            width, height = page.get_size()
-            if width <= 0 or height <= 0:
-                raise ValueError("page 1 has no size")
-            # A very tall page is drawn at a width that keeps the bitmap bounded.
-            scale = min(COVER_RENDER_WIDTH / width, COVER_RENDER_WIDTH * 3 / height)
-            image = page.render(scale=scale).to_pil()
-            page.close()
-        finally:
-            document.close()
-    out = io.BytesIO()
-    image.convert("RGB").save(out, format="PNG", optimize=True)
-    return out.getvalue()
+        # Only a file that passes today's checks reaches pdfium (one stored before a check
+        # was added does not), page 1 under its own budget, then pdfium in a child process
+        # with its own memory and CPU limits (catalog.cover).
+        pdf_validate(local)
+        pdf_check_first_page(local)
+        return render_cover(
+            local.name,
+            width=COVER_RENDER_WIDTH,
+            max_height=COVER_RENDER_WIDTH * 3,
+            memory_bytes=settings.COVER_RENDER_MEMORY_BYTES,
+        )

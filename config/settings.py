@@ -104,6 +104,8 @@ MIDDLEWARE = [
     # Outside the store routing, so the pages it answers by itself (unknown store,
     # suspended store) get the same headers as every other page.
     "config.middleware.SecurityHeadersMiddleware",
+    # A body over the upload limit is refused from its Content-Length, unread.
+    "catalog.uploads.UploadLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.middleware.StoreMiddleware",
@@ -371,11 +373,33 @@ STORAGES = {
         )
     },
 }
-PDF_MAX_UPLOAD_BYTES = env.int("PDF_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
+# The one upload limit, in MiB ("MB" as Windows and nginx count them; catalog/pdf.py says
+# why). Django refuses a bigger request before reading it and stops a bigger file mid-way
+# (catalog/uploads.py); nginx's client_max_body_size gets the same PDF_MAX_UPLOAD_MB.
+PDF_MAX_UPLOAD_MB = env.int("PDF_MAX_UPLOAD_MB", default=200)
+PDF_MAX_UPLOAD_BYTES = PDF_MAX_UPLOAD_MB * 1024 * 1024
+FILE_UPLOAD_HANDLERS = [
+    "catalog.uploads.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 PDF_MAX_PAGES = env.int("PDF_MAX_PAGES", default=5_000)
 # A PDF with a broken cross-reference table is rebuilt (a full scan) only up to this size.
 PDF_REPAIR_MAX_BYTES = env.int("PDF_REPAIR_MAX_BYTES", default=64 * 1024 * 1024)
+# What a PDF may expand to when its streams are decoded (catalog/pdf.py says why): per
+# stream, and for the whole file RATIO x its size, within [MIN, MAX].
+PDF_DECODED_STREAM_MAX_BYTES = env.int("PDF_DECODED_STREAM_MAX_BYTES", default=256 * 1024 * 1024)
+PDF_DECODED_RATIO = env.int("PDF_DECODED_RATIO", default=100)
+PDF_DECODED_MIN_BYTES = env.int("PDF_DECODED_MIN_BYTES", default=128 * 1024 * 1024)
+PDF_DECODED_MAX_BYTES = env.int("PDF_DECODED_MAX_BYTES", default=2048 * 1024 * 1024)
+# Objects: a cross-reference may list at most size // 8 of them (at least this many), and
+# the file may hold at most PDF_MAX_OBJECTS; the whole check stops after this many seconds.
+PDF_XREF_MIN_ENTRIES = env.int("PDF_XREF_MIN_ENTRIES", default=50_000)
+PDF_MAX_OBJECTS = env.int("PDF_MAX_OBJECTS", default=500_000)
+PDF_CHECK_MAX_SECONDS = env.float("PDF_CHECK_MAX_SECONDS", default=20.0)
 COVER_MAX_UPLOAD_BYTES = env.int("COVER_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
+# pdfium draws covers in a child process with this address-space limit (catalog/cover.py).
+COVER_RENDER_MEMORY_BYTES = env.int("COVER_RENDER_MEMORY_BYTES", default=768 * 1024 * 1024)
 
 # --- Stripe -------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")

@@ -124,6 +124,12 @@
         return;
       }
       setBusy(form, false);
+      // Too large: the server (Django or nginx) says so with the limit, in plain text.
+      var type = xhr.getResponseHeader("Content-Type") || "";
+      if (xhr.status === 413 && type.indexOf("text/plain") === 0 && xhr.responseText) {
+        showError(form, xhr.responseText.trim());
+        return;
+      }
       var reason = xhr.status === 413 ? "the file is too large for the server"
         : xhr.status === 403 ? "your session may have expired; reload the page and log in again"
         : "the server answered " + xhr.status;
@@ -139,8 +145,49 @@
     xhr.send(new FormData(form));
   }
 
+  // The price as we read it, shown back while the seller types ("12,50" → €12.50), from
+  // the server's own reading (catalog.money); the hidden price_confirmed then carries
+  // it, so the form saves at the first submit. Without this, the server asks once.
+  function bindPrice(form) {
+    var input = form.querySelector("input[data-reads-price]");
+    var currency = form.querySelector("[name=currency]");
+    var confirmed = form.querySelector("input[name=price_confirmed]");
+    if (!input || !confirmed || !window.fetch || !window.URLSearchParams) return;
+    var out = document.createElement("span");
+    out.className = "help price-reading";
+    out.id = input.id + "-reading";
+    out.setAttribute("aria-live", "polite");
+    input.insertAdjacentElement("afterend", out);
+    var described = input.getAttribute("aria-describedby");
+    input.setAttribute("aria-describedby", (described ? described + " " : "") + out.id);
+    var timer = null;
+    var asked = 0;
+    function read() {
+      var ticket = ++asked;
+      confirmed.value = "";
+      if (!input.value.trim()) { out.textContent = ""; return; }
+      var query = new URLSearchParams({ price: input.value, currency: currency ? currency.value : "" });
+      window.fetch(input.getAttribute("data-reads-price") + "?" + query.toString(), {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" }
+      }).then(function (response) { return response.json(); }).then(function (data) {
+        if (ticket !== asked) return; // the seller typed on meanwhile
+        if (data.error) { out.textContent = data.error; return; }
+        out.textContent = data.shown_back ? "We read this as " + data.display + "." : "";
+        confirmed.value = data.shown_back ? data.token : "";
+      }).catch(function () { /* the server asks on submit instead */ });
+    }
+    input.addEventListener("input", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(read, 250);
+    });
+    if (currency) currency.addEventListener("change", read);
+    if (input.value && !confirmed.value) read();
+  }
+
   function bind(form) {
     form.addEventListener("submit", function (event) { submit(form, event); });
+    bindPrice(form);
   }
 
   document.querySelectorAll("form[data-upload]").forEach(bind);

@@ -187,3 +187,27 @@ def stream_bomb_pdf(*, inflated_megabytes: int = 1024) -> bytes:
             b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(bomb) + bomb + b"\nendstream",
         ]
     )
+
+
+def stream_pdf(data: bytes, filters: bytes = b"/FlateDecode") -> bytes:
+    """One page whose content stream is `data`, decoded by `filters` (raw PDF syntax)."""
+    return assemble(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+            b"<< /Length %d /Filter %s >>\nstream\n" % (len(data), filters) + data + b"\nendstream",
+        ]
+    )
+
+
+def incremental_update(data: bytes | None = None) -> bytes:
+    """`data` (a good PDF) plus an incremental update written by pypdf: two `%%EOF`."""
+    original = data or good_pdf(pages=1)
+    writer = PdfWriter(io.BytesIO(original), incremental=True)
+    writer.add_metadata({"/Title": "Updated"})
+    out = io.BytesIO()
+    writer.write(out)
+    updated = out.getvalue()
+    assert updated.startswith(original) and updated.count(b"%%EOF") == 2
+    return updated

@@ -305,13 +305,15 @@ def test_rendering_a_cover_in_one_store_never_touches_another(
     assert mallory_files == [f"tenants/{mallory_store.schema_name}/{mallory_product.file.name}"]
 
 
-def test_a_cover_is_not_drawn_from_a_page_that_inflates_to_a_gigabyte(
+def test_a_cover_is_not_drawn_from_a_page_that_inflates_to_100_mb(
     in_alice, media_root, django_capture_on_commit_callbacks
 ):
+    """Under the file's bound (128 MB for a small file; 1 GB is refused at upload), over
+    page 1's own drawing budget (64 MB): the PDF is kept, the cover is not drawn."""
     from tests.catalog.pdfs import stream_bomb_pdf
 
     with django_capture_on_commit_callbacks(execute=True):
-        create(file=upload(stream_bomb_pdf(inflated_megabytes=1024), "bomb.pdf"))
+        create(file=upload(stream_bomb_pdf(inflated_megabytes=100), "bomb.pdf"))
     product = Product.objects.get()
     assert product.cover_state == Product.CoverState.FAILED
     assert len(stored_files(media_root)) == 1  # the PDF, no cover

@@ -3,6 +3,7 @@ the product page, a refused one shows its reason in place (static/js/upload.js).
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -129,3 +130,53 @@ def test_a_file_over_the_limit_is_stopped_before_uploading(page, committed_alice
     page.click("[data-submit]")
     page.wait_for_selector("[data-upload-error]:not([hidden])")
     assert "the most this field takes is 100 bytes" in page.inner_text("[data-upload-error]")
+
+
+def test_an_upload_over_the_limit_is_told_the_limit_in_place(
+    page, committed_alice, tmp_path, settings
+):
+    """Each file is under the limit, so the page lets it go; the request (PDF and cover)
+    is not, so the server refuses it from its Content-Length and the form says why."""
+    import os
+
+    from PIL import Image
+
+    _owner, store = committed_alice
+    settings.PDF_MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+    pdf = tmp_path / "guide.pdf"
+    pdf.write_bytes(pdfs.big_pdf(megabytes=1, pages=1))
+    cover = tmp_path / "cover.png"
+    Image.frombytes("RGB", (600, 600), os.urandom(600 * 600 * 3)).save(cover)
+    page.goto("/dashboard/products/new/")
+    page.fill("#id_title", "Guide")
+    page.fill("#id_price", "5")
+    page.set_input_files("#id_file", str(pdf))
+    page.set_input_files("#id_cover", str(cover))
+    page.click("[data-submit]")
+    page.wait_for_selector("[data-upload-error]:not([hidden])")
+    assert re.match(
+        r"This upload is larger than 2 MB \(2\.\d\d MB\), the most a product PDF may be\.",
+        page.inner_text("[data-upload-error]"),
+    )
+    with schema_context(store.schema_name):
+        assert Product.objects.count() == 0
+
+
+def test_the_price_is_shown_back_while_typing_and_saved_at_the_first_upload(
+    page, committed_alice, tmp_path
+):
+    _owner, store = committed_alice
+    pdf = tmp_path / "guide.pdf"
+    pdf.write_bytes(pdfs.good_pdf(pages=2))
+    page.goto("/dashboard/products/new/")
+    page.fill("#id_title", "Guide")
+    page.select_option("#id_currency", "eur")
+    page.fill("#id_price", "12,50")
+    page.wait_for_selector("text=We read this as €12.50.")
+    page.set_input_files("#id_file", str(pdf))
+    with page.expect_navigation(timeout=60_000):
+        page.click("[data-submit]")
+    with schema_context(store.schema_name):
+        product = Product.objects.get()
+    assert (product.price, product.currency) == (1250, "eur")
+    assert page.url.endswith(f"/dashboard/products/{product.uid}/")

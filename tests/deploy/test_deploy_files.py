@@ -78,16 +78,27 @@ def nginx_binary() -> str:
     return found
 
 
+def compose_upload_limit_mb() -> int:
+    """The upload limit compose gives nginx (and Django, which must agree)."""
+    services = compose()["services"]
+    nginx = re.fullmatch(
+        r"\$\{PDF_MAX_UPLOAD_MB:-(\d+)\}", services["nginx"]["environment"]["PDF_MAX_UPLOAD_MB"]
+    )
+    assert nginx, services["nginx"]["environment"]
+    return int(nginx.group(1))
+
+
 def render_nginx(
     workdir: Path,
     *,
     upstream: str = "127.0.0.1:8000",
     listen_port: int | None = None,
     media_root: Path | None = None,
+    upload_limit_mb: int | None = None,
 ) -> Path:
     """A standalone nginx.conf around the template, everything writable under workdir.
 
-    The template is rendered the way the official image does (envsubst of the two
+    The template is rendered the way the official image does (envsubst of the three
     variables); only what cannot work outside the container changes: the upstream
     address, the port, the media folder and the cache/temp/pid paths.
     """
@@ -98,6 +109,7 @@ def render_nginx(
         nginx_template()
         .replace("${PLATFORM_DOMAIN}", TEST_DOMAIN)
         .replace("${DJANGO_UPSTREAM}", upstream)
+        .replace("${PDF_MAX_UPLOAD_MB}", str(upload_limit_mb or compose_upload_limit_mb()))
         .replace("/var/cache/nginx/", f"{workdir}/cache/")
     )
     assert "${" not in site, "the template uses a variable the image does not substitute"
@@ -267,9 +279,24 @@ def test_nginx_sends_custom_domains_to_the_app_through_a_default_server():
 
 def test_nginx_accepts_200_mb_uploads_and_forwards_the_client_details():
     config = nginx_template()
-    assert "client_max_body_size 210m;" in config
+    assert "client_max_body_size ${PDF_MAX_UPLOAD_MB}m;" in config
     for header in ("Host $host", "X-Forwarded-For", "X-Forwarded-Proto", "X-Real-IP"):
         assert f"proxy_set_header {header}" in config
+
+
+def test_nginx_and_django_get_one_upload_limit_from_one_variable():
+    services = compose()
+    nginx = services["services"]["nginx"]["environment"]
+    assert "PDF_MAX_UPLOAD_MB" in nginx["NGINX_ENVSUBST_FILTER"].split("|")
+    django_env = services["x-django-environment"]
+    assert django_env["PDF_MAX_UPLOAD_MB"] == nginx["PDF_MAX_UPLOAD_MB"]
+    settings_py = (ROOT / "config" / "settings.py").read_text()
+    default = re.search(r'env\.int\("PDF_MAX_UPLOAD_MB", default=(\d+)\)', settings_py)
+    assert default and int(default.group(1)) == compose_upload_limit_mb() == 200
+    # In MiB at both ends: nginx's "m", and Django's bytes.
+    assert "PDF_MAX_UPLOAD_BYTES = PDF_MAX_UPLOAD_MB * 1024 * 1024" in settings_py
+    # Both servers answer a too-large upload with the limit in words.
+    assert nginx_template().count("error_page 413 @upload_too_large;") == 2
 
 
 def test_nginx_accepts_the_configuration_with_nginx_t(tmp_path):
@@ -449,6 +476,82 @@ def test_nginx_compresses_pages_styles_and_scripts_but_not_pdfs(tmp_path):
         # Behind a load balancer (Via header) pages are compressed all the same.
         _, headers, _ = _get(port, "/page", TEST_DOMAIN, {**accept, "Via": "1.1 lb"})
         assert ("content-encoding", "gzip") in [(k.lower(), v) for k, v in headers]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        upstream.shutdown()
+        upstream.server_close()
+
+
+class _Counting(BaseHTTPRequestHandler):
+    """Stands in for Django: counts the requests that reach it."""
+
+    posts = 0
+
+    def do_POST(self):
+        type(self).posts += 1
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_nginx_refuses_an_upload_over_the_limit_before_the_body_with_the_limit_in_words(
+    tmp_path,
+):
+    _Counting.posts = 0
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    port = free_port()
+    main = render_nginx(
+        tmp_path / "nginx",
+        upstream=f"127.0.0.1:{upstream.server_address[1]}",
+        listen_port=port,
+        upload_limit_mb=1,
+    )
+    proc = subprocess.Popen(
+        [*nginx_args(main), "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert time.monotonic() < deadline, "nginx did not start listening"
+            time.sleep(0.05)
+        for host in (f"alice.{TEST_DOMAIN}", "shop.example.org"):
+            # Headers only: a 1 MiB + 1 byte body is announced, not one byte of it is sent.
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(
+                    b"POST /dashboard/products/new/ HTTP/1.1\r\nHost: %s\r\n"
+                    b"Content-Type: multipart/form-data; boundary=x\r\n"
+                    b"Content-Length: %d\r\n\r\n" % (host.encode(), 1024 * 1024 + 1)
+                )
+                answer = b""
+                while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"again."):
+                    data = sock.recv(65536)
+                    if not data:
+                        break
+                    answer += data
+            assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+            assert b"This upload is larger than 1 MB, the most a product PDF may be." in answer
+        # Just under the limit goes through to the app.
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("POST", "/x", body=b"a" * (1024 * 1024 - 200), headers={"Host": TEST_DOMAIN})
+        assert conn.getresponse().status == 200
+        conn.close()
+        assert _Counting.posts == 1
     finally:
         proc.terminate()
         try:

@@ -180,6 +180,7 @@ ROUTES: dict[str, Route] = {
     "store_domain_delete": Route(OWNER, params=_domain, other_host_ok=frozenset({302})),
     "catalog_dash:list": Route(OWNER),
     "catalog_dash:create": Route(OWNER, data=_product_form),
+    "catalog_dash:price": Route(OWNER, query=lambda w: {"price": "12,50", "currency": "eur"}),
     "catalog_dash:edit": Route(OWNER, params=_uid, data=_product_form),
     "catalog_dash:replace_file": Route(
         OWNER, params=_uid, data=lambda w: {"file": upload(good_pdf(pages=1), "swap.pdf")}
