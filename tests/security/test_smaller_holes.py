@@ -95,8 +95,10 @@ def test_signing_up_an_existing_address_does_the_same_work_as_a_new_one(db, caps
             f"\nsign-up median over {rounds}: new address {new * 1000:.0f} ms, "
             f"existing address {existing * 1000:.0f} ms, ratio {ratio:.2f}"
         )
-    # Before: ~0.1 s against ~0.6 s (ratio ~5): the existing address skipped the hashing.
-    assert 1 / 1.5 < ratio < 1.5, times
+    # Before: ~0.1 s against ~0.6 s (ratio ~5 to ~20): the existing address skipped the
+    # hashing. A new address also writes its rows, so under machine load it runs up to
+    # ~1.5x slower; 2 keeps the test off that noise and far from the old gap.
+    assert 1 / 2 < ratio < 2, times
     # Each new address got its confirmation; the existing one its "you already have an
     # account" mail, once (ACCOUNT_RATE_LIMITS["confirm_email"]: one per 3 minutes).
     assert sorted(m.to[0] for m in mail.outbox) == sorted(
