@@ -17,6 +17,11 @@ app = CeleryApp("product_purchase")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# Request and event ids in task logs, task counters, the worker's metrics exporter.
+from config.observability import celery_connect  # noqa: E402
+
+celery_connect()
+
 app.conf.beat_schedule = {
     "reconcile-checkouts": {
         "task": "payments.tasks.reconcile_all_stores",

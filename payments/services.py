@@ -18,6 +18,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from catalog.models import Product
+from config import metrics
 from payments.platform.models import FeeLedgerEntry
 from payments.platform.services import (
     connected_account_for,
@@ -162,12 +163,15 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
     if not session.is_paid:
         raise ValidationError("This checkout is not paid.")
     if session.metadata.get("store") != store.schema_name:
+        metrics.purchase(outcome="rejected")
         raise NotOurs(f"Session {session.id} belongs to another store.")
     existing = Purchase.objects.filter(checkout_session_id=session.id).first()
     if existing is not None:
+        metrics.purchase(outcome="existing")
         return existing, False
     product = Product.objects.filter(uid=session.metadata.get("product")).first()
     if product is None:
+        metrics.purchase(outcome="rejected")
         raise NotOurs(f"Session {session.id} names an unknown product.")
     fee = session.application_fee_amount
     if fee is None:
@@ -224,7 +228,9 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
             )
     except IntegrityError:
         # Someone else created it in the same instant: theirs is the one.
+        metrics.purchase(outcome="existing")
         return Purchase.objects.get(checkout_session_id=session.id), False
+    metrics.purchase(outcome="created")
     return purchase, True
 
 
@@ -262,6 +268,7 @@ def _set_status(purchase: Purchase, status: str, *, revoke_reason: str = "") -> 
     purchase.status = status
     if status == Purchase.Status.REFUNDED and not purchase.refunded_at:
         purchase.refunded_at = now
+        metrics.refund(outcome="recorded")
     if status == Purchase.Status.DISPUTED and not purchase.disputed_at:
         purchase.disputed_at = now
     purchase.save(update_fields=["status", "refunded_at", "disputed_at"])
@@ -333,6 +340,7 @@ def purchase_refund(*, store: Store, purchase: Purchase, refund_application_fee:
         refund_application_fee=refund_application_fee,
         reason=f"Refunded from the dashboard ({purchase.uid})",
     )
+    metrics.refund(outcome="requested")
     # Stripe said yes: revoke now; the charge.refunded webhook will find it done.
     charge_state_record(payment_intent_id=purchase.payment_intent_id, refunded=True)
     purchase.refresh_from_db()

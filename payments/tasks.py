@@ -17,6 +17,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from config import metrics
 from tenants.models import Store
 
 from .models import Purchase
@@ -139,4 +140,5 @@ def reconcile_all_stores() -> int:
     for schema in schemas:
         with schema_context(schema):
             reconcile_store.delay()
+    metrics.reconciliation_recorded(stores=len(schemas))
     return len(schemas)

@@ -12,6 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from config import metrics
+from config.logs import log_bind
 from payments.platform.models import ConnectedAccount, StripeEvent
 from payments.platform.services import (
     MAX_ATTEMPTS,
@@ -107,6 +109,7 @@ def on_charge_refunded(event: dict[str, Any]) -> str:
         "amount", 1
     )
     if not full:
+        metrics.refund(outcome="partial")
         return "partial refund: access kept"
     with schema_context(store.schema_name):
         services.charge_state_record(
@@ -151,6 +154,7 @@ def event_process(event_pk: int) -> str:
             return "busy or gone"
         if row.status in (StripeEvent.Status.DONE, StripeEvent.Status.IGNORED):
             return "already processed"
+        log_bind(event_id=row.event_id)
         handler = HANDLERS.get(row.type)
         row.attempts += 1
         try:
@@ -178,4 +182,7 @@ def event_process(event_pk: int) -> str:
             )
         row.processed_at = timezone.now()
         row.save()
+    metrics.webhook_processed(
+        event_type=row.type, result=row.status, created=row.payload.get("created")
+    )
     return outcome

@@ -8,6 +8,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from config import metrics
+from config.logs import log_bind
 from payments.stripe_client import webhook_verify
 
 from .services import event_record
@@ -29,6 +31,7 @@ def _enqueue(pk: int) -> None:
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
     """Verify, record once, answer fast; a task does the work in the store's schema."""
     if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY:
+        metrics.webhook_received(outcome="too_large")
         return JsonResponse({"error": "payload too large"}, status=413)
     try:
         event = webhook_verify(
@@ -37,8 +40,11 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
             secret=settings.STRIPE_WEBHOOK_SECRET,
         )
     except ValueError:
+        metrics.webhook_received(outcome="bad_signature")
         return JsonResponse({"error": "invalid signature"}, status=400)
+    log_bind(event_id=event.get("id", ""))
     row, created = event_record(event)
+    metrics.webhook_received(outcome="recorded" if created else "duplicate")
     if created:
         transaction.on_commit(lambda: _enqueue(row.pk))
     return JsonResponse({"received": True, "duplicate": not created})
