@@ -7,6 +7,20 @@ worker's connection before the task runs, so tasks take ids, not schema juggling
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
+
+# A worker serving its metrics (CELERY_METRICS_PORT) counts in prometheus_client's
+# multiprocess mode, so the exporter in the parent sees what every pool process counted.
+# The mode is chosen when prometheus_client is imported: decide before anything imports it.
+# A fresh directory per worker start, so no earlier run's files are counted again (only for
+# `celery worker`: `celery inspect` and beat share the environment but count nothing).
+if (
+    os.environ.get("CELERY_METRICS_PORT")
+    and "worker" in sys.argv[1:]
+    and not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="product_purchase-worker-")
 
 from celery.schedules import crontab
 from tenant_schemas_celery.app import CeleryApp

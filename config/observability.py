@@ -123,7 +123,6 @@ def celery_connect() -> None:
     signals.task_success.connect(_task_success, weak=False)
     signals.task_failure.connect(_task_failure, weak=False)
     signals.task_retry.connect(_task_retry, weak=False)
-    signals.worker_init.connect(_worker_init, weak=False)
     signals.worker_ready.connect(_worker_ready, weak=False)
     signals.worker_process_shutdown.connect(_worker_process_shutdown, weak=False)
 
@@ -158,11 +157,6 @@ def _task_failure(sender=None, **_kwargs) -> None:
 
 def _task_retry(sender=None, **_kwargs) -> None:
     metrics.task_finished(task=getattr(sender, "name", "unknown"), state="retry")
-
-
-def _worker_init(**_kwargs) -> None:
-    if os.environ.get("CELERY_METRICS_PORT"):
-        multiprocess_dir_reset()
 
 
 def _worker_ready(**_kwargs) -> None:
