@@ -82,7 +82,7 @@ _BEARER = re.compile(r"((?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=\-]+", re.IGNORECASE
 _STRIPE_SECRET = re.compile(r"\b(?:sk|rk)_(?:test|live)_[A-Za-z0-9]{6,}|\bwhsec_[A-Za-z0-9_]{6,}")
 _SESSION_COOKIE = re.compile(r"((?:sessionid|csrftoken)=)[A-Za-z0-9:_\-.]+", re.IGNORECASE)
 # Card numbers: 13 to 19 digits, maybe grouped by spaces or dashes, that pass Luhn.
-_CARD = re.compile(r"(?<![\d.])\d(?:[ -]?\d){12,18}(?![\d.])")
+_CARD = re.compile(r"(?<![\w.])\d(?:[ -]?\d){12,18}(?![\w.])")
 
 
 def _luhn_ok(digits: str) -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
+from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port
 
@@ -63,25 +64,31 @@ class RequestObservabilityMiddleware:
         started = time.perf_counter()
         request_id = request_id_from(request.META.get("HTTP_X_REQUEST_ID"))
         request.request_id = request_id
+        # Cleared when the response is closed (request_finished), not on the way out: Django
+        # logs 4xx/5xx responses ("Not Found: …") after the middleware chain has returned.
         log_bind(request_id=request_id, event_id="")
-        try:
-            if request.path_info == "/metrics" and _metrics_host(request):
-                response = metrics_endpoint(request)
-                view = "metrics"
-            else:
-                response = self.get_response(request)
-                match = getattr(request, "resolver_match", None)
-                view = match.view_name if match is not None else "unmatched"
-            response["X-Request-ID"] = request_id
-            metrics.request_observed(
-                view=view,
-                method=request.method or "",
-                status=response.status_code,
-                seconds=time.perf_counter() - started,
-            )
-            return response
-        finally:
-            log_context_clear()
+        if request.path_info == "/metrics" and _metrics_host(request):
+            response = metrics_endpoint(request)
+            view = "metrics"
+        else:
+            response = self.get_response(request)
+            match = getattr(request, "resolver_match", None)
+            view = match.view_name if match is not None else "unmatched"
+        response["X-Request-ID"] = request_id
+        metrics.request_observed(
+            view=view,
+            method=request.method or "",
+            status=response.status_code,
+            seconds=time.perf_counter() - started,
+        )
+        return response
+
+
+def _request_finished(**_kwargs) -> None:
+    log_context_clear()
+
+
+request_finished.connect(_request_finished, dispatch_uid="config.observability.clear_ids")
 
 
 # --- Multiprocess mode -------------------------------------------------------------------------
