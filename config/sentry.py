@@ -1,11 +1,11 @@
 """Error reporting to Sentry (sentry-sdk, Django and Celery integrations), on when SENTRY_DSN is.
 
-What leaves the machine is scrubbed twice: sentry-sdk's own EventScrubber by key (cookies,
-authorization, tokens, sessions…, recursively, with our keys added), then `before_send`
-runs `config.logs.scrub` over every string (emails, download and library tokens, secrets,
-card numbers). Local variables are not sent at all: a frame's locals are where a buyer's
-email or a raw token would sit. Each event is tagged with the store's schema, the request
-id and, for Stripe work, the event id, so it can be matched with the log lines.
+What leaves the machine is scrubbed twice in `before_send`: by key (cookies, authorization,
+tokens, sessions, emails…, at any depth), then `config.logs.scrub` over every string
+(emails, download and library tokens, secrets, card numbers). Frame locals, cookies,
+bodies and query strings are not collected at all (`data_collection`): that is where a
+buyer's email or a raw token would sit. Each event is tagged with the store's schema, the
+request id and, for Stripe work, the event id, so it can be matched with the log lines.
 """
 
 from __future__ import annotations
@@ -14,7 +14,26 @@ from typing import Any
 
 from config.logs import current_event_id, current_request_id, current_schema, scrub_data
 
-DENYLIST_EXTRA = [
+# Values under keys containing any of these are replaced, at any depth (sentry-sdk's own
+# denylist, which `data_collection` turns off, plus ours).
+DENYLIST = [
+    "password",
+    "passwd",
+    "secret",
+    "api_key",
+    "apikey",
+    "auth",
+    "credentials",
+    "private_key",
+    "privatekey",
+    "token",
+    "session",
+    "csrf",
+    "cookie",
+    "x_forwarded_for",
+    "x_real_ip",
+    "remote_addr",
+    "ip_address",
     "email",
     "buyer_email",
     "customer_email",
@@ -36,6 +55,30 @@ DENYLIST_EXTRA = [
     "token_hash",
     "salt",
 ]
+_DENY = tuple(DENYLIST)
+FILTERED = "[Filtered]"
+
+
+def redact_keys(value: Any, depth: int = 0) -> Any:
+    if depth > 20:
+        return value
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            name = str(key).lower().replace("-", "_")
+            if isinstance(item, str | int | float) and any(term in name for term in _DENY):
+                out[key] = FILTERED
+            else:
+                out[key] = redact_keys(item, depth + 1)
+        return out
+    if isinstance(value, list | tuple):
+        # Headers arrive as [name, value] pairs in some integrations.
+        if len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], str):
+            name = value[0].lower().replace("-", "_")
+            if any(term in name for term in _DENY):
+                return [value[0], FILTERED]
+        return [redact_keys(item, depth + 1) for item in value]
+    return value
 
 
 def before_send(event: dict[str, Any], hint: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -58,11 +101,11 @@ def before_send(event: dict[str, Any], hint: dict[str, Any] | None = None) -> di
                 if name.lower() in ("cookie", "authorization", "stripe-signature", "x-csrftoken"):
                     headers.pop(name)
     event.pop("user", None)
-    return scrub_data(event)
+    return scrub_data(redact_keys(event))
 
 
 def before_breadcrumb(crumb: dict[str, Any], hint: dict[str, Any] | None = None) -> dict[str, Any]:
-    return scrub_data(crumb)
+    return scrub_data(redact_keys(crumb))
 
 
 def sentry_init(
@@ -71,17 +114,24 @@ def sentry_init(
     import sentry_sdk
     from sentry_sdk.integrations.celery import CeleryIntegration
     from sentry_sdk.integrations.django import DjangoIntegration
-    from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 
     sentry_sdk.init(
         dsn=dsn,
         environment=environment or None,
         release=release or None,
         integrations=[DjangoIntegration(), CeleryIntegration()],
-        send_default_pii=False,
-        include_local_variables=False,
+        # Nothing about the user, no cookies, bodies, query strings, SQL parameters or frame
+        # locals; headers only past the denylist (and before_send drops the sensitive ones).
+        data_collection={
+            "user_info": False,
+            "cookies": {"mode": "off"},
+            "http_headers": {"request": {"mode": "denylist"}},
+            "http_bodies": [],
+            "url_query_params": {"mode": "off"},
+            "database_query_data": False,
+            "stack_frame_variables": False,
+        },
         max_request_body_size="never",
-        event_scrubber=EventScrubber(denylist=DEFAULT_DENYLIST + DENYLIST_EXTRA, recursive=True),
         before_send=before_send,
         before_send_transaction=before_send,
         before_breadcrumb=before_breadcrumb,
