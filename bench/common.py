@@ -163,3 +163,22 @@ def redis_url() -> str:
         if sock.connect_ex(("127.0.0.1", 6379)) == 0:
             return "redis://127.0.0.1:6379/14"
     return ""
+
+
+def metrics_modes(choice: str) -> list[str]:
+    """--metrics on|off|compare → the modes to measure, alternately, in one run."""
+    return ["on", "off"] if choice == "compare" else [choice]
+
+
+def metrics_env(mode: str) -> dict[str, str]:
+    """Metrics as production runs them (prometheus_client's multiprocess files, one fresh
+    directory per server, as gunicorn.conf.py makes), or switched off (DJANGO_METRICS=off:
+    no request middleware, no counting)."""
+    if mode == "off":
+        return {"DJANGO_METRICS": "off"}
+    import tempfile
+
+    return {
+        "DJANGO_METRICS": "on",
+        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-metrics-"),
+    }
