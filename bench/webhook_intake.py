@@ -37,6 +37,7 @@ from bench.common import (
     prime,
     production_like_env,
     redis_url,
+    server_cpu_seconds,
 )
 
 SECRET = "whsec_bench_intake"
@@ -123,6 +124,7 @@ def main() -> None:
         ).stdout
 
     rates: dict[str, list[float]] = {mode: [] for mode in modes}
+    cpu_per_event: dict[str, list[float]] = {mode: [] for mode in modes}
     for rnd in range(args.rounds):
         # Alternate which mode goes first: a busy neighbour then hurts both alike.
         for mode in modes if rnd % 2 == 0 else modes[::-1]:
@@ -130,11 +132,13 @@ def main() -> None:
             files = [events_file(3_000), events_file(40_000)]
             with gunicorn(
                 "config.wsgi:application", port, {**env, **metrics_env(mode)}, workers=2, threads=8
-            ):
+            ) as proc:
                 prime(f"http://127.0.0.1:{port}/healthz", "localhost")
                 run(files[0], 2)
                 warm = StripeEvent.objects.count()
+                cpu = server_cpu_seconds(proc)
                 out = run(files[1], args.seconds)
+                cpu = server_cpu_seconds(proc) - cpu
             for path in files:
                 Path(path).unlink()
             rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -143,6 +147,8 @@ def main() -> None:
             bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
             stored = StripeEvent.objects.count() - warm
             rates[mode].append(rps)
+            cpu_ms = cpu * 1000 / max(1, total)
+            cpu_per_event[mode].append(cpu_ms)
             print(
                 f"round {rnd + 1} metrics {mode:>3}: {rps:.0f} events/s accepted, "
                 f"p50 {lat.get('50')}, p99 {lat.get('99')} "
@@ -150,15 +156,18 @@ def main() -> None:
             )
             print(
                 f"  requests {total}, non-2xx {bad.group(1) if bad else 0}, "
-                f"events in the inbox {stored}",
+                f"events in the inbox {stored}, server CPU {cpu_ms:.2f} ms/event",
                 flush=True,
             )
     if len(modes) == 2:
         on = sum(rates["on"]) / len(rates["on"])
         off = sum(rates["off"]) / len(rates["off"])
+        on_cpu = sum(cpu_per_event["on"]) / len(cpu_per_event["on"])
+        off_cpu = sum(cpu_per_event["off"]) / len(cpu_per_event["off"])
         print(
             f"metrics on {on:.0f} events/s, off {off:.0f} events/s: "
-            f"on/off {on / off:.3f} ({(on / off - 1) * 100:+.1f} %; goal within 5 %)"
+            f"on/off {on / off:.3f} ({(on / off - 1) * 100:+.1f} %; goal within 5 %); "
+            f"server CPU {on_cpu:.2f} vs {off_cpu:.2f} ms/event, on/off {on_cpu / off_cpu:.3f}"
         )
     import redis
 

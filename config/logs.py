@@ -14,8 +14,8 @@ No Django import at module level: gunicorn's master loads this before Django is 
 from __future__ import annotations
 
 import logging
+import os
 import re
-import uuid
 from contextvars import ContextVar
 from typing import Any
 
@@ -34,7 +34,7 @@ def request_id_from(incoming: str | None) -> str:
     """The caller's X-Request-ID if well-formed, else a new one."""
     if incoming and _WELL_FORMED_ID.match(incoming):
         return incoming
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # 128 random bits, as uuid4 has, at a fifth of its cost
 
 
 def log_bind(*, request_id: str | None = None, event_id: str | None = None) -> None:
