@@ -195,7 +195,9 @@ def metrics_env(mode: str) -> dict[str, str]:
 
     return {
         "DJANGO_METRICS": "on",
-        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-metrics-"),
+        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(
+            prefix="bench-metrics-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None
+        ),
     }
 
 

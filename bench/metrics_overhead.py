@@ -26,7 +26,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
 
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bench-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix="bench-metrics-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None
+    )
     url = bench_database_url()
     database_recreate(url)
     django_setup(url, **production_like_env())

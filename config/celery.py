@@ -20,7 +20,10 @@ if (
     and "worker" in sys.argv[1:]
     and not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 ):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="product_purchase-worker-")
+    shm = "/dev/shm"  # noqa: S108 - mkdtemp makes a private (0700), unique directory in it
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix="product_purchase-worker-", dir=shm if os.path.isdir(shm) else None
+    )
 
 from celery.schedules import crontab
 from tenant_schemas_celery.app import CeleryApp

@@ -151,8 +151,9 @@ def on_starting(server) -> None:
     from config.observability import multiprocess_dir_reset
 
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # In memory when possible (/dev/shm): every request writes to these mmap'ed files.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
-            prefix="product_purchase-metrics-"
+            prefix="product_purchase-metrics-", dir=worker_tmp_dir
         )
     multiprocess_dir_reset()
 
