@@ -427,6 +427,7 @@ PUBLIC_ROUTES: dict[str, Fill] = {
     "console:webhook_retry": lambda w: {"pk": w.event_pk},
     "console:webhooks_retry_failed": _none,
     "console:audit": _none,
+    "console:health": _none,
 }
 
 
