@@ -90,7 +90,7 @@ def main() -> None:
         "request_observed (counter + histogram, multiprocess files)": lambda: (
             metrics.request_observed(view="storefront", method="GET", status=200, seconds=0.01)
         ),
-        "request_id_from (new uuid4)": lambda: request_id_from(None),
+        "request_id_from (16 random bytes)": lambda: request_id_from(None),
         "log_bind": lambda: log_bind(request_id="0" * 32, event_id=""),
         "webhook_received": lambda: metrics.webhook_received(outcome="recorded"),
     }
