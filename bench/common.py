@@ -101,6 +101,17 @@ def gunicorn(app: str, port: int, env: dict[str, str], workers: int = 2, threads
         proc.wait(timeout=20)
 
 
+def prime(url: str, host: str, *, times: int = 4) -> None:
+    """A few requests one after another, so no measured request pays for the first imports
+    and connections (on a busy machine the first page can take seconds)."""
+    import urllib.request
+
+    for _ in range(times):
+        request = urllib.request.Request(url, headers={"Host": host})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            response.read()
+
+
 def wrk(url: str, host: str, *, seconds: int = 10, connections: int = 16, threads: int = 2) -> dict:
     """Requests/s and latency from wrk (Debian package); bounded in time, loopback only."""
     if not shutil.which("wrk"):
@@ -115,6 +126,8 @@ def wrk(url: str, host: str, *, seconds: int = 10, connections: int = 16, thread
             "-d",
             f"{seconds}s",
             "--latency",
+            "--timeout",
+            "10s",
             "-H",
             f"Host: {host}",
             url,
@@ -124,11 +137,13 @@ def wrk(url: str, host: str, *, seconds: int = 10, connections: int = 16, thread
         check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 0.001, "ms": 1, "s": 1000}
     return {
         "rps": rps,
+        "requests": total,
         "non_2xx": int(errors.group(1)) if errors else 0,
         "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else None,
     }
@@ -163,3 +178,40 @@ def redis_url() -> str:
         if sock.connect_ex(("127.0.0.1", 6379)) == 0:
             return "redis://127.0.0.1:6379/14"
     return ""
+
+
+def metrics_modes(choice: str) -> list[str]:
+    """--metrics on|off|compare → the modes to measure, alternately, in one run."""
+    return ["on", "off"] if choice == "compare" else [choice]
+
+
+def metrics_env(mode: str) -> dict[str, str]:
+    """Metrics as production runs them (prometheus_client's multiprocess files, one fresh
+    directory per server, as gunicorn.conf.py makes), or switched off (DJANGO_METRICS=off:
+    no request middleware, no counting)."""
+    if mode == "off":
+        return {"DJANGO_METRICS": "off"}
+    import tempfile
+
+    return {
+        "DJANGO_METRICS": "on",
+        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(
+            prefix="bench-metrics-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None
+        ),
+    }
+
+
+def server_cpu_seconds(proc) -> float:
+    """CPU time (user + system) used so far by a server and its workers. On a shared machine
+    requests/s follow whoever else is busy; CPU per request follows only our code."""
+    import psutil
+
+    total = 0.0
+    try:
+        parent = psutil.Process(proc.pid)
+        for p in [parent, *parent.children(recursive=True)]:
+            times = p.cpu_times()
+            total += times.user + times.system
+    except psutil.NoSuchProcess:
+        pass
+    return total

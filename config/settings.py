@@ -7,6 +7,7 @@ DJANGO_DEBUG off the secrets become mandatory and the secure defaults switch on.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -449,14 +450,43 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# --- Observability: logs, metrics, errors (config/logs.py, metrics.py, sentry.py) -----------
+# One line per event: JSON in production, plain in development; both carry the request id,
+# the store's schema and the Stripe event id, and both are scrubbed of emails and tokens.
+from config.logs import logging_config  # noqa: E402
+
+LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="plain" if DEBUG else "json")
+LOGGING = logging_config(
+    json=LOG_FORMAT == "json", level=env.str("DJANGO_LOG_LEVEL", default="INFO")
+)
+# Celery's worker keeps Django's logging (JSON lines, ids) instead of installing its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# X-Request-ID on every response, request metrics, /metrics (outermost, so it times all).
+METRICS_ENABLED = env.str("DJANGO_METRICS", default="on").lower() not in ("off", "0", "false")
+if METRICS_ENABLED:
+    MIDDLEWARE.insert(0, "config.observability.RequestObservabilityMiddleware")
+# /metrics on the main domain answers a bearer token or a peer in these networks (a request
+# a proxy forwarded never counts as from the network). Neither set: /metrics is a 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = [
+    ipaddress.ip_network(net.strip(), strict=False)
+    for net in env.list(
+        "METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"] if DEBUG else []
+    )
+    if net.strip()
+]
+# Internal host names a scraper uses to reach the app directly (compose: "django").
+METRICS_HOSTS = [h.lower() for h in env.list("METRICS_HOSTS", default=[])]
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from config.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production"),
+        release=env.str("SENTRY_RELEASE", default=""),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
 
 # Development and tests serve static files straight from the app folders.
 WHITENOISE_USE_FINDERS = DEBUG or TESTING

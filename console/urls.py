@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import health, views
 
 app_name = "console"
 
@@ -21,4 +21,5 @@ urlpatterns = [
     path("webhooks/<int:pk>/retry/", views.webhook_retry, name="webhook_retry"),
     path("webhooks/retry-failed/", views.webhooks_retry_failed, name="webhooks_retry_failed"),
     path("audit/", views.audit, name="audit"),
+    path("health/", health.health, name="health"),
 ]

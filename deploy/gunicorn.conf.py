@@ -9,6 +9,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
+from pathlib import Path
+
+from gunicorn.glogging import Logger
+
+# The project's modules (config.logs, config.observability) for the hooks below.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def _env_int(name: str, default: int) -> int:
@@ -102,3 +109,56 @@ access_log_format = (
 )
 
 proc_name = "product_purchase"
+
+
+# The request id the app returned (X-Request-ID), to match access lines with app lines.
+access_log_format += " rid=%({x-request-id}o)s"
+
+
+class ScrubbedLogger(Logger):
+    """gunicorn's logs, scrubbed (a download link's token is in its path) and, in production
+    (DJANGO_LOG_FORMAT=json, the default when DJANGO_DEBUG is off), one JSON line each."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        from config.logs import JsonFormatter, ScrubFilter
+
+        if not any(isinstance(f, ScrubFilter) for f in self.access_log.filters):
+            self.access_log.addFilter(ScrubFilter())
+            self.error_log.addFilter(ScrubFilter())
+        debug = os.environ.get("DJANGO_DEBUG", "True").lower() in {"1", "true", "yes", "on"}
+        if os.environ.get("DJANGO_LOG_FORMAT", "plain" if debug else "json") == "json":
+            for log in (self.access_log, self.error_log):
+                for handler in log.handlers:
+                    handler.setFormatter(JsonFormatter())
+
+
+logger_class = ScrubbedLogger
+
+
+# --- Metrics: prometheus_client's multiprocess mode ----------------------------------------------
+# Every worker writes its counters to files in PROMETHEUS_MULTIPROC_DIR and /metrics adds
+# them up; without it each worker would answer with its own counts only. Unset, the master
+# makes a private directory before forking (set it yourself with GUNICORN_PRELOAD: the app,
+# and prometheus_client's choice of mode, then load before this hook runs). The directory is
+# emptied when the master starts (a previous run's files would be counted again) and a
+# worker's live gauges go when it exits.
+
+
+def on_starting(server) -> None:
+    import tempfile
+
+    from config.observability import multiprocess_dir_reset
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # In memory when possible (/dev/shm): every request writes to these mmap'ed files.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+            prefix="product_purchase-metrics-", dir=worker_tmp_dir
+        )
+    multiprocess_dir_reset()
+
+
+def child_exit(server, worker) -> None:
+    from config.observability import multiprocess_process_dead
+
+    multiprocess_process_dead(worker.pid)

@@ -386,8 +386,14 @@ def cmd_stop(timeout: float = 60.0) -> int:
 
 
 # Debian packages some tests drive for real: the browser journey (chromium), the nginx
-# config check (nginx-light) and the compose file check (docker-compose).
-SYSTEM_TOOLS = {"chromium": "chromium", "nginx": "nginx-light", "docker-compose": "docker-compose"}
+# config check (nginx-light), the compose file check (docker-compose) and the Prometheus
+# config and alert rules check (promtool, in Debian's prometheus package).
+SYSTEM_TOOLS = {
+    "chromium": "chromium",
+    "nginx": "nginx-light",
+    "docker-compose": "docker-compose",
+    "promtool": "prometheus",
+}
 
 
 def ensure_system_tools() -> None:

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from config import metrics
 from payments.platform.models import AccountState
 from payments.platform.services import connected_account_for
 from tenants.decorators import store_owner_or_admin_view, store_owner_required
@@ -219,6 +220,7 @@ def sale_refund(request: HttpRequest, uid) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     except StripeFailure as exc:
+        metrics.refund(outcome="failed")
         messages.error(request, f"Stripe did not refund this sale: {exc.user_message}")
     else:
         messages.success(

@@ -25,6 +25,7 @@ from django_tenants.utils import schema_context
 from catalog.models import Product
 from catalog.money import format_amount
 from catalog.rendering import markdown_text
+from config import metrics
 from payments.platform.models import ConnectedAccount, PaymentIncident
 from payments.platform.services import (
     connected_account_for,
@@ -383,6 +384,7 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
         raise ValidationError("This checkout is not paid.")
     existing = Purchase.objects.filter(checkout_session_id=session.id).first()
     if existing is not None:
+        metrics.purchase(outcome="existing")
         return existing, False
     record = CheckoutRecord.objects.select_related("product").filter(session_id=session.id).first()
     problem = _checkout_problem(record, session)
@@ -402,10 +404,12 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
                 detail=detail,
             )
             logger.warning("Not fulfilling %s in %s: %s", session.id, store.schema_name, detail)
+        metrics.purchase(outcome="rejected")
         raise NotOurs(f"Session {session.id}: {detail}")
     assert record is not None
     if not Store.objects.filter(pk=store.pk, status=Store.Status.ACTIVE).exists():
         suspended_payment_refund(store=store, session=session, record=record)
+        metrics.purchase(outcome="suspended_refunded")
         raise StoreSuspended(f"Session {session.id} was paid while the store was suspended.")
     product = record.product
     try:
@@ -463,7 +467,9 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
             )
     except IntegrityError:
         # Someone else created it in the same instant: theirs is the one.
+        metrics.purchase(outcome="existing")
         return Purchase.objects.get(checkout_session_id=session.id), False
+    metrics.purchase(outcome="created")
     return purchase, True
 
 
@@ -650,6 +656,7 @@ def _set_status(purchase: Purchase, status: str, *, revoke_reason: str = "") -> 
     purchase.status = status
     if status == Purchase.Status.REFUNDED and not purchase.refunded_at:
         purchase.refunded_at = now
+        metrics.refund(outcome="recorded")
     if status == Purchase.Status.DISPUTED and not purchase.disputed_at:
         purchase.disputed_at = now
     purchase.save(update_fields=["status", "refunded_at", "disputed_at"])
@@ -734,6 +741,7 @@ def purchase_refund(*, store: Store, purchase: Purchase, refund_application_fee:
         refund_application_fee=refund_application_fee,
         reason=f"Refunded from the dashboard ({purchase.uid})",
     )
+    metrics.refund(outcome="requested")
     # Stripe said yes: revoke now; the charge.refunded webhook will find it done.
     charge_state_record(payment_intent_id=purchase.payment_intent_id, refunded=True)
     purchase.refresh_from_db()

@@ -12,6 +12,7 @@ from celery import shared_task
 from django.db import connection
 from django_tenants.utils import schema_context
 
+from config import metrics
 from tenants.models import Store
 
 from . import services
@@ -79,4 +80,5 @@ def reconcile_all_stores() -> int:
     for schema in schemas:
         with schema_context(schema):
             reconcile_store.delay()
+    metrics.reconciliation_recorded(stores=len(schemas))
     return len(schemas)

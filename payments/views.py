@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from catalog.models import Product
 from catalog.storage import private_storage
+from config import metrics
 from tenants.decorators import store_active_required
 from tenants.net import client_ip
 
@@ -135,6 +136,7 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
         ip=client_ip(request),
         user_agent=request.headers.get("User-Agent", ""),
     )
+    metrics.download(outcome=decision.reason)
     if decision.reason == "preparing" and decision.grant is not None:
         return render(
             request,

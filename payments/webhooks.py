@@ -34,6 +34,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django_tenants.utils import schema_context
 
+from config import metrics
+from config.logs import log_bind
 from payments.platform.models import ConnectedAccount, StripeEvent
 from payments.platform.services import (
     connected_account_deauthorize,
@@ -81,8 +83,10 @@ def stripe_webhook(request: HttpRequest, endpoint: str = "connect") -> HttpRespo
     """Verify, record once, answer fast; a task does the work in the store's schema."""
     secret = webhook_secret(endpoint)
     if not secret:  # an endpoint this deployment has not configured accepts nothing
+        metrics.webhook_received(outcome="bad_signature")
         return JsonResponse({"error": "invalid signature"}, status=400)
     if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY:
+        metrics.webhook_received(outcome="too_large")
         return JsonResponse({"error": "payload too large"}, status=413)
     try:
         event = stripe_client.webhook_verify(
@@ -91,8 +95,11 @@ def stripe_webhook(request: HttpRequest, endpoint: str = "connect") -> HttpRespo
             secret=secret,
         )
     except ValueError:
+        metrics.webhook_received(outcome="bad_signature")
         return JsonResponse({"error": "invalid signature"}, status=400)
+    log_bind(event_id=event.get("id", ""))
     row, created = event_record(event)
+    metrics.webhook_received(outcome="recorded" if created else "duplicate")
     if created:
         transaction.on_commit(lambda: _enqueue(row.pk))
     return JsonResponse({"received": True, "duplicate": not created})
@@ -195,6 +202,7 @@ def on_charge_refunded(event: dict[str, Any]) -> str:
         "amount", 1
     )
     if not full:
+        metrics.refund(outcome="partial")
         return "partial refund: access kept"
     with schema_context(store.schema_name):
         services.charge_state_record(
@@ -279,6 +287,7 @@ def event_process(*, event_pk: int) -> str:
             return "gone"
         if row.status in (StripeEvent.Status.DONE, StripeEvent.Status.IGNORED):
             return "already processed"
+        log_bind(event_id=row.event_id)
         status, outcome, error = _outcome(row)
         attempts = row.attempts + 1
         retry_at = None
@@ -291,6 +300,9 @@ def event_process(*, event_pk: int) -> str:
             next_attempt_at=retry_at,
             processed_at=timezone.now(),
         )
+    metrics.webhook_processed(
+        event_type=row.type, result=status, created=row.payload.get("created")
+    )
     return outcome
 
 

@@ -656,3 +656,74 @@ def test_dockerfile_exec_form_commands_are_valid_json():
         if keyword == "HEALTHCHECK":
             # The one-liner itself must at least compile.
             compile(command[-1], "<healthcheck>", "exec")
+
+
+# --- Prometheus -----------------------------------------------------------------------------
+
+PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
+
+
+def promtool() -> str:
+    found = shutil.which("promtool")
+    if not found:
+        pytest.skip("promtool is not installed (apt-get install -y prometheus)")
+    return found
+
+
+def test_prometheus_config_and_alert_rules_pass_promtool():
+    tool = promtool()
+    for args in (
+        ["check", "config", str(PROMETHEUS_DIR / "prometheus.yml")],
+        ["check", "rules", str(PROMETHEUS_DIR / "alerts.yml")],
+    ):
+        result = subprocess.run(
+            [tool, *args], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_alert_rules_cover_lag_failures_5xx_and_queue_depth():
+    rules = yaml.safe_load((PROMETHEUS_DIR / "alerts.yml").read_text())
+    by_name = {r["alert"]: r for group in rules["groups"] for r in group["rules"]}
+    lag = by_name["WebhookLagHigh"]["expr"]
+    assert "product_purchase_webhook_event_lag_seconds_bucket" in lag and "> 300" in lag
+    assert 'result="failed"' in by_name["WebhookFailuresRising"]["expr"]
+    assert 'status=~"5.."' in by_name["HighServerErrorRate"]["expr"]
+    assert "product_purchase_celery_queue_length" in by_name["CeleryQueueBacklog"]["expr"]
+    for rule in by_name.values():
+        assert rule.get("for") and rule["annotations"]["summary"]
+        assert "store" not in rule["expr"]  # no per-store series to aggregate
+
+
+def test_prometheus_scrapes_the_web_app_and_the_worker_from_compose():
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["alerts.yml"]
+    targets = {
+        job["job_name"]: [t for sc in job["static_configs"] for t in sc["targets"]]
+        for job in config["scrape_configs"]
+    }
+    services = compose()["services"]
+    assert targets["product_purchase_web"] == ["django:8000"]
+    worker_port = services["celeryworker"]["environment"]["CELERY_METRICS_PORT"]
+    assert targets["product_purchase_worker"] == [f"celeryworker:{worker_port}"]
+    # The app answers /metrics for the Host Prometheus sends, and nothing publishes the
+    # worker's unauthenticated exporter.
+    assert "django" in services["django"]["environment"]["METRICS_HOSTS"]
+    assert "ports" not in services["celeryworker"]
+    prometheus = services["prometheus"]
+    assert prometheus["profiles"] == ["monitoring"]
+    assert all(p.startswith("127.0.0.1:") for p in prometheus["ports"])
+    mounted = " ".join(prometheus["volumes"])
+    assert (
+        "deploy/prometheus/prometheus.yml" in mounted and "deploy/prometheus/alerts.yml" in mounted
+    )
+
+
+def test_gunicorn_counts_every_worker_in_one_multiprocess_directory():
+    services = compose()["services"]
+    assert services["django"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    assert "PROMETHEUS_MULTIPROC_DIR" not in services["celerybeat"].get("environment", {})
+    settings = runpy.run_path(str(GUNICORN_CONF))
+    assert callable(settings["on_starting"]) and callable(settings["child_exit"])
+    assert settings["logger_class"].__name__ == "ScrubbedLogger"
+    assert "x-request-id" in settings["access_log_format"]

@@ -501,6 +501,7 @@ PUBLIC_ROUTES: dict[str, Fill] = {
     "console:webhook_retry": lambda w: {"pk": w.event_pk},
     "console:webhooks_retry_failed": _none,
     "console:audit": _none,
+    "console:health": _none,
 }
 
 
