@@ -15,8 +15,14 @@ from .storage import private_storage
 
 @require_safe
 def storefront(request: HttpRequest) -> HttpResponse:
-    products = Product.objects.for_storefront()
-    return render(request, "catalog/storefront.html", {"products": products})
+    products = list(Product.objects.for_storefront())
+    # A shared link to the store shows the first cover there is.
+    social_cover = next((p for p in products if p.cover_key), None)
+    return render(
+        request,
+        "catalog/storefront.html",
+        {"products": products, "social_cover": social_cover},
+    )
 
 
 @require_safe

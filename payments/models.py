@@ -18,6 +18,22 @@ class PurchaseStatus(models.TextChoices):
     DISPUTED = "disputed", "Disputed"
 
 
+# Stripe's `payment_method_details.card.brand` values, as buyers know them.
+CARD_BRANDS = {
+    "amex": "American Express",
+    "cartes_bancaires": "Cartes Bancaires",
+    "diners": "Diners Club",
+    "discover": "Discover",
+    "eftpos_au": "eftpos",
+    "interac": "Interac",
+    "jcb": "JCB",
+    "link": "Link",
+    "mastercard": "Mastercard",
+    "unionpay": "UnionPay",
+    "visa": "Visa",
+}
+
+
 class Purchase(models.Model):
     """One paid Checkout Session. Lives in the store's schema."""
 
@@ -35,6 +51,9 @@ class Purchase(models.Model):
     checkout_session_id = models.CharField(max_length=100, unique=True)
     payment_intent_id = models.CharField(max_length=100, unique=True, null=True, blank=True)
     charge_id = models.CharField(max_length=100, blank=True, db_index=True)
+    # The card the buyer paid with, for the receipt (the charge's payment_method_details).
+    card_brand = models.CharField(max_length=20, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PAID)
     refunded_at = models.DateTimeField(null=True, blank=True)
     disputed_at = models.DateTimeField(null=True, blank=True)
@@ -59,6 +78,14 @@ class Purchase(models.Model):
     @property
     def net(self) -> int:
         return self.amount - self.platform_fee
+
+    @property
+    def card_display(self) -> str:
+        """ "Visa ending in 4242", or "" when the charge did not say."""
+        if not self.card_last4:
+            return ""
+        brand = CARD_BRANDS.get(self.card_brand, self.card_brand.title() or "Card")
+        return f"{brand} ending in {self.card_last4}"
 
 
 class CheckoutRecord(models.Model):

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives, send_mail
 from django.db import IntegrityError, connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -425,6 +425,8 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
                 checkout_session_id=session.id,
                 payment_intent_id=session.payment_intent_id or None,
                 charge_id=session.charge_id,
+                card_brand=session.card_brand,
+                card_last4=session.card_last4,
             )
             salt = new_salt()
             DownloadGrant.objects.create(
@@ -568,13 +570,18 @@ def receipt_send(*, store: Store, purchase_id: int) -> bool:
             "store": store,
             "download_url": download_url_for(purchase, store=store),
         }
-        send_mail(
+        message = EmailMultiAlternatives(
             subject=f"Your receipt from {store.name}: {purchase.product.title}",
-            message=render_to_string("payments/email/receipt.txt", context),
+            body=render_to_string("payments/email/receipt.txt", context),
             from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[purchase.buyer_email],
-            html_message=render_to_string("payments/email/receipt.html", context),
+            to=[purchase.buyer_email],
+            # The buyer's "Reply" reaches the seller, not the platform's no-reply address.
+            reply_to=[store.support_email] if store.support_email else None,
         )
+        message.attach_alternative(
+            render_to_string("payments/email/receipt.html", context), "text/html"
+        )
+        message.send()
         Purchase.objects.filter(pk=purchase_id).update(receipt_sent_at=timezone.now())
     return True
 

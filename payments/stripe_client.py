@@ -134,15 +134,20 @@ class CheckoutSession:
     application_fee_amount: int | None = None
     charge_id: str = ""
     expires_at: int | None = None
+    # From the charge's `payment_method_details.card` when `latest_charge` was expanded.
+    card_brand: str = ""
+    card_last4: str = ""
 
     @classmethod
     def from_stripe(cls, obj: Any) -> CheckoutSession:
         data = obj if isinstance(obj, dict) else obj.to_dict()
         pi = data.get("payment_intent") or ""
-        charge_id, fee = "", None
+        charge_id, fee, card = "", None, {}
         if isinstance(pi, dict):
             charge = pi.get("latest_charge") or ""
             charge_id = charge.get("id", "") if isinstance(charge, dict) else charge
+            if isinstance(charge, dict):
+                card = (charge.get("payment_method_details") or {}).get("card") or {}
             fee = pi.get("application_fee_amount")
             pi = pi.get("id", "")
         details = data.get("customer_details") or {}
@@ -159,6 +164,8 @@ class CheckoutSession:
             application_fee_amount=fee,
             charge_id=charge_id,
             expires_at=data.get("expires_at"),
+            card_brand=str(card.get("brand") or "")[:20],
+            card_last4=str(card.get("last4") or "")[:4],
         )
 
     @property
@@ -424,7 +431,8 @@ def checkout_session_create(
 
 
 def checkout_session_retrieve(*, account_id: str, session_id: str) -> CheckoutSession:
-    params: SessionRetrieveParams = {"expand": ["payment_intent"]}
+    # The charge too: its card (brand, last four) goes on the receipt.
+    params: SessionRetrieveParams = {"expand": ["payment_intent.latest_charge"]}
     obj = _call_on(
         account_id,
         _client().v1.checkout.sessions.retrieve,
@@ -458,7 +466,7 @@ def checkout_sessions_completed_since(*, account_id: str, since: int) -> list[Ch
             "status": "complete",
             "created": {"gte": since},
             "limit": 100,
-            "expand": ["data.payment_intent"],
+            "expand": ["data.payment_intent.latest_charge"],
         }
         if starting_after:
             params["starting_after"] = starting_after
@@ -537,7 +545,7 @@ def checkout_sessions_for_payment_intent(
     params: SessionListParams = {
         "payment_intent": payment_intent_id,
         "limit": 10,
-        "expand": ["data.payment_intent"],
+        "expand": ["data.payment_intent.latest_charge"],
     }
     page = _call_on(
         account_id,

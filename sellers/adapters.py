@@ -6,6 +6,8 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context as allauth_context
 from django.conf import settings
 from django.contrib.sites.shortcuts import get_current_site
+from django.http import HttpRequest
+from django.urls import reverse
 
 from .services import account_email_queue
 
@@ -23,6 +25,13 @@ class AccountAdapter(DefaultAccountAdapter):
             ):
                 return True
         return super().is_safe_url(url)
+
+    def get_login_redirect_url(self, request: HttpRequest) -> str:
+        # Platform admins run the platform: the console, not "Create your store" (an
+        # explicit ?next= still wins; allauth checks it before asking the adapter).
+        if getattr(request.user, "is_superuser", False):
+            return reverse("console:stores")
+        return super().get_login_redirect_url(request)
 
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
         # allauth's own send_mail, except that a worker sends the message (allauth's

@@ -19,3 +19,13 @@ def markdown_filter(text: str) -> SafeString:
 
 # {% money stats.revenue product.currency %} → "$12.50"; "" when unknown; never an error.
 register.simple_tag(money_display, name="money")
+
+
+@register.simple_tag(takes_context=True)
+def absolute_url(context: template.Context, path: str) -> str:
+    """`{% absolute_url product.cover_url as image %}`: the path on the host this page was
+    asked for (the store's subdomain or its custom domain; routing accepted that host)."""
+    request = context.get("request")
+    if not path or request is None:
+        return ""
+    return request.build_absolute_uri(path)

@@ -116,3 +116,33 @@ def test_the_inbox_costs_the_same_queries_for_3_events_as_for_300(olivia):
     with CaptureQueriesContext(connection) as many:
         client.get("/console/webhooks/", {"page": "3"})
     assert len(many) == len(few)
+
+
+def test_an_ignored_event_is_shown_as_ignored_not_as_an_error(olivia):
+    from tests.markup import parse
+
+    stripe_event(
+        status="ignored", event_type="charge.succeeded", error="No handler for charge.succeeded."
+    )
+    failed = stripe_event(status="failed", event_type="charge.refunded", error="KeyError: 'charge'")
+    elements = parse(main_client(olivia).get("/console/webhooks/").content)
+    rows = [e for e in elements if e.tag == "tr" and any(i.tag == "code" for i in e.inner)]
+    by_type = {next(i.text for i in r.inner if i.tag == "code"): r for r in rows}
+
+    def cell(row, label):
+        return next(i for i in row.inner if i.tag == "td" and i.attrs.get("data-label") == label)
+
+    ignored = by_type["charge.succeeded"]
+    assert "row-failed" not in ignored.classes
+    status = cell(ignored, "Status")
+    badge = next(i for i in status.inner if "badge" in i.classes)
+    assert badge.text == "Ignored" and "ignored" in badge.classes and "failed" not in badge.classes
+    assert "No handler for charge.succeeded." in status.text
+    # The Error column (whose summaries are red) stays empty for it.
+    error = cell(ignored, "Error")
+    assert not [i for i in error.inner if i.tag in ("details", "summary")]
+    assert error.text.strip() == "—"
+    # A failure still shows its error, in red, under Error.
+    failure = by_type[failed.type]
+    assert "row-failed" in failure.classes
+    assert "KeyError" in next(i for i in cell(failure, "Error").inner if i.tag == "summary").text

@@ -1,0 +1,204 @@
+"""Layouts measured in headless Chromium (issues #12 and #13): the product page on a phone
+shows title, price and Buy without scrolling; the sales list's buttons fit at 1280 px; the
+accent-colour picker shows its colour. Screenshots go to test-artifacts/layout/."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+from catalog.models import Product
+from payments.models import DownloadGrant, Purchase
+from tenants.models import Store
+from tests.conftest import make_seller
+from tests.e2e.axe import add_axe, assert_accessible
+from tests.factories import product_with_file
+from tests.live import unique
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not shutil.which("chromium"), reason="needs chromium"),
+]
+
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "layout"
+PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1280, "height": 800}
+
+
+@pytest.fixture
+def committed_alice(transactional_db):
+    from tenants.services import store_create
+
+    owner = make_seller(f"{unique('alice')}@example.com")
+    store = store_create(owner=owner, name="Alice's Field Guides", subdomain=unique("alice"))
+    Store.objects.filter(pk=store.pk).update(
+        can_take_charges=True, description="Guides to ferns, mosses and lichens."
+    )
+    store.refresh_from_db()
+    yield owner, store
+    Store.objects.get(pk=store.pk).delete(force_drop=True)
+
+
+@pytest.fixture
+def browser_for(live_server, committed_alice, settings, monkeypatch):
+    """browser_for(viewport, logged_in) → a page on Alice's store."""
+    from django.test import Client
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    settings.SESSION_COOKIE_DOMAIN = None
+    settings.CSRF_COOKIE_DOMAIN = None
+    owner, store = committed_alice
+    port = live_server.url.rsplit(":", 1)[1]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+
+        def open_page(viewport: dict, *, logged_in: bool = False):
+            context = browser.new_context(base_url=f"http://{store.host}:{port}", viewport=viewport)
+            add_axe(context)
+            if logged_in:
+                client = Client(HTTP_HOST=store.host)
+                client.force_login(owner)
+                context.add_cookies(
+                    [
+                        {
+                            "name": settings.SESSION_COOKIE_NAME,
+                            "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                            "domain": store.host,
+                            "path": "/",
+                        }
+                    ]
+                )
+            page = context.new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            return page
+
+        yield store, open_page
+        connections.close_all()
+        browser.close()
+    assert errors == []
+
+
+def _box_within(box: dict, width: float, height: float) -> bool:
+    return (
+        box["x"] >= 0
+        and box["y"] >= 0
+        and box["x"] + box["width"] <= width
+        and box["y"] + box["height"] <= height
+    )
+
+
+def test_on_a_phone_the_product_page_shows_title_price_and_buy_without_scrolling(browser_for):
+    from catalog.services import product_cover_render
+
+    store, open_page = browser_for
+    product = product_with_file(store, title="A Field Guide to Ferns", price=1900)
+    with schema_context(store.schema_name):
+        Product.objects.filter(pk=product.pk).update(
+            description="Forty species, photographed and explained. " * 12,
+            published_at=timezone.now(),
+        )
+        product_cover_render(product_id=product.pk)
+        assert Product.objects.get(pk=product.pk).cover_key  # a real cover, as sellers have
+    page = open_page(PHONE)
+    page.goto(product.get_absolute_url())
+    page.wait_for_load_state("load")
+    assert page.evaluate("window.scrollY") == 0
+    for selector in ("h1", ".buybox .price", ".buybox button[type=submit]"):
+        box = page.locator(selector).bounding_box()
+        assert box and _box_within(box, PHONE["width"], PHONE["height"]), (selector, box)
+    assert page.locator(".buybox button[type=submit]").inner_text().strip() == "Buy now"
+    # The cover is still there, below (or beside) what a buyer needs first.
+    cover = page.locator(".product-layout .cover img").bounding_box()
+    assert cover and cover["width"] > 0
+    buybox = page.locator(".buybox").bounding_box()
+    prose = page.locator(".prose").bounding_box()
+    assert buybox["y"] + buybox["height"] <= cover["y"] <= prose["y"]
+    page.screenshot(path=str(SHOTS / "phone-product.png"))
+    page.screenshot(path=str(SHOTS / "phone-product-full.png"), full_page=True)
+    assert_accessible(page, "phone-product", report_dir=SHOTS)
+    # On a desktop the two columns stay: the cover on the left, the buy box on the right.
+    wide = open_page(LAPTOP)
+    wide.goto(product.get_absolute_url())
+    cover = wide.locator(".product-layout .cover").bounding_box()
+    buy = wide.locator(".buybox").bounding_box()
+    assert cover["x"] + cover["width"] <= buy["x"]
+
+
+def test_the_sales_lists_buttons_fit_at_1280(browser_for):
+    store, open_page = browser_for
+    product = product_with_file(
+        store, title="A Very Long Title For A Field Guide To Ferns And Mosses", download_limit=5
+    )
+    with schema_context(store.schema_name):
+        for n in range(3):
+            sale = Purchase.objects.create(
+                product=product,
+                buyer_email=f"christopher.vandenberghe{n}@universityofexample.edu",
+                amount=1200,
+                currency="usd",
+                platform_fee=90,
+                fee_percent="5.00",
+                fee_fixed=30,
+                checkout_session_id=f"cs_test_{unique('s')}",
+                charge_id=f"ch_{n}",
+            )
+            DownloadGrant.objects.create(
+                purchase=sale,
+                salt=f"salt{n}",
+                token_hash=unique("h"),
+                download_count=2,
+                download_limit=5,
+            )
+    page = open_page(LAPTOP, logged_in=True)
+    page.goto("/dashboard/sales/")
+    page.wait_for_load_state("load")
+    wrap = page.locator(".table-wrap").bounding_box()
+    buttons = page.locator(".table-wrap .actions button")
+    assert buttons.count() == 9  # Refund, Resend receipt, Reset downloads, 3 times
+    for i in range(buttons.count()):
+        box = buttons.nth(i).bounding_box()
+        assert box, i
+        assert box["x"] >= wrap["x"] and box["x"] + box["width"] <= wrap["x"] + wrap["width"], (
+            buttons.nth(i).inner_text(),
+            box,
+            wrap,
+        )
+        assert box["x"] + box["width"] <= LAPTOP["width"]
+    # Nothing to scroll sideways: the table fits its box.
+    overflow = page.evaluate(
+        "(() => { const w = document.querySelector('.table-wrap');"
+        " return w.scrollWidth - w.clientWidth; })()"
+    )
+    assert overflow <= 0
+    page.screenshot(path=str(SHOTS / "sales-1280.png"), full_page=True)
+    assert_accessible(page, "sales-1280", report_dir=SHOTS)
+
+
+def test_the_accent_colour_picker_shows_its_colour(browser_for):
+    store, open_page = browser_for
+    Store.objects.filter(pk=store.pk).update(accent_color="#e11d48")
+    page = open_page(LAPTOP, logged_in=True)
+    page.goto("/dashboard/settings/")
+    page.wait_for_load_state("load")
+    picker = page.locator("input[type=color]")
+    box = picker.bounding_box()
+    assert box["height"] >= 36 and box["width"] >= 44, box
+    # The swatch is drawn in the chosen colour: sample the picker's middle.
+    page.screenshot(path=str(SHOTS / "accent-picker.png"), full_page=True)
+    shot = picker.screenshot()
+    from io import BytesIO
+
+    from PIL import Image
+
+    image = Image.open(BytesIO(shot)).convert("RGB")
+    w, h = image.size
+    assert image.getpixel((w // 2, h // 2)) == (0xE1, 0x1D, 0x48), image.getpixel((w // 2, h // 2))
+    assert_accessible(page, "accent-picker", report_dir=SHOTS)
