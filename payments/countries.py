@@ -107,7 +107,7 @@ def country_default(*, accept_language: str) -> str:
             return region
         if language in _LANGUAGE_COUNTRY:
             return _LANGUAGE_COUNTRY[language]
-    fallback = str(getattr(settings, "STRIPE_DEFAULT_COUNTRY", "US")).upper()
+    fallback = settings.STRIPE_DEFAULT_COUNTRY
     return fallback if fallback in BY_CODE else "US"
 
 

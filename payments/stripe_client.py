@@ -142,7 +142,9 @@ class CheckoutSession:
     def from_stripe(cls, obj: Any) -> CheckoutSession:
         data = obj if isinstance(obj, dict) else obj.to_dict()
         pi = data.get("payment_intent") or ""
-        charge_id, fee, card = "", None, {}
+        charge_id: str = ""
+        fee: int | None = None
+        card: dict[str, Any] = {}
         if isinstance(pi, dict):
             charge = pi.get("latest_charge") or ""
             charge_id = charge.get("id", "") if isinstance(charge, dict) else charge
