@@ -46,11 +46,13 @@ from django.test.utils import CaptureQueriesContext
 
 from .models import SchemaBlueprint, Store
 from .schema_state import (
-    head_fingerprint,
+    fingerprint,
+    head_migrations,
     mark_sql,
     markers_read,
     quote,
     rows_fingerprints,
+    rows_read,
     schemas_mark,
     statements_fingerprint,
 )
@@ -299,24 +301,30 @@ def stores_migrate(
     docstring. The latest blueprint is refreshed first, so stores created during the run are
     built at the new head; a second pass catches stores created from the old one meanwhile."""
     connection.set_schema_to_public()
-    head = head_fingerprint()
+    nodes = head_migrations()
+    head = fingerprint(nodes)
     report = Report(head=head)
-    stores = Store.objects.stores()
-    if schemas is not None:
-        stores = stores.filter(schema_name__in=schemas)
-    names = list(stores.values_list("schema_name", flat=True))
-    report.stores = len(names)
-    markers = markers_read(names)
-    for name in names:
-        if name not in markers:
-            report.failed[name] = "schema does not exist"
-    unmarked = [s for s, fp in markers.items() if fp is None or verify]
-    if unmarked:
-        # Stores from before markers (or --verify): read their rows once, in batches.
-        schemas_mark(unmarked)
-        markers.update(rows_fingerprints(unmarked))
-    report.at_head = sum(1 for fp in markers.values() if fp == head)
+    markers = _markers(schemas, verify=verify, report=report)
+    report.stores = len(markers) + len(report.failed)
+    # A state with every migration on disk applied plus some this code does not know (a
+    # rolled-back deploy) is at the head too, as Django's migrate sees it. One store of each
+    # state is read to know it: the marker is the same for the same rows.
+    covered = {head}
 
+    def at_head(fp: str | None) -> bool:
+        return fp in covered
+
+    def classify(current: dict[str, str | None]) -> None:
+        states = defaultdict(list)
+        for schema, fp in current.items():
+            if fp not in covered:
+                states[fp].append(schema)
+        for fp, members in states.items():
+            if fp and nodes <= rows_read(members[0]):
+                covered.add(fp)
+
+    classify(markers)
+    report.at_head = sum(1 for fp in markers.values() if at_head(fp))
     latest = SchemaBlueprint.objects.order_by("-pk").first()
     blueprint_current = latest is not None and _blueprint_fingerprint(latest) == head
     if report.at_head == len(markers) and blueprint_current:
@@ -324,9 +332,14 @@ def stores_migrate(
 
     deltas: dict[str, list[str]] = {}
     no_delta: dict[str, str] = {}
+    attempted: set[str] = set()
     started = time.monotonic()
     for pass_number in range(1, 4):
-        behind = {s: fp for s, fp in markers.items() if fp != head and s not in report.failed}
+        behind = {
+            s: fp
+            for s, fp in markers.items()
+            if not at_head(fp) and s not in report.failed and s not in attempted
+        }
         groups: dict[str, list[str]] = defaultdict(list)
         for schema, fp in behind.items():
             groups[fp or ""].append(schema)
@@ -354,9 +367,9 @@ def stores_migrate(
             on_pass(pass_number)
         if not behind:
             break
+        attempted.update(behind)
         bulk_jobs = [(s, fp) for fp, members in groups.items() if fp in deltas for s in members]
         real_jobs = [s for fp, members in groups.items() if fp not in deltas for s in members]
-        total = len(behind)
         done_before = report.bulk + report.real
         outcome = _run_pass(
             bulk_jobs, real_jobs, deltas, workers, processes, progress, progress_every, started
@@ -368,24 +381,36 @@ def stores_migrate(
             progress(
                 Progress(
                     done_before + len(outcome["done"]) + len(outcome["real_done"]),
-                    done_before + total,
+                    done_before + len(behind),
                     len(report.failed),
                     time.monotonic() - started,
                 )
             )
         # Stores created meanwhile from the old blueprint, and any a concurrent run moved.
-        names = list(Store.objects.stores().values_list("schema_name", flat=True))
-        if schemas is not None:
-            names = [n for n in names if n in set(schemas)]
-        markers = markers_read(names)
-        unmarked = [s for s, fp in markers.items() if fp is None]
-        if unmarked:
-            schemas_mark(unmarked)
-            markers.update(rows_fingerprints(unmarked))
-        if all(fp == head for s, fp in markers.items() if s not in report.failed):
-            break
-    report.stores = max(report.stores, len(markers))
+        markers = _markers(schemas, verify=False, report=report)
+        classify(markers)
+    for schema in attempted:
+        if schema in markers and not at_head(markers[schema]) and schema not in report.failed:
+            report.failed[schema] = "still behind the head after migrating"
+    report.stores = max(report.stores, len(markers) + len(report.failed))
     return report
+
+
+def _markers(schemas: list[str] | None, *, verify: bool, report: Report) -> dict:
+    stores = Store.objects.stores()
+    if schemas is not None:
+        stores = stores.filter(schema_name__in=schemas)
+    names = list(stores.values_list("schema_name", flat=True))
+    markers = markers_read(names)
+    for name in names:
+        if name not in markers:
+            report.failed[name] = "schema does not exist"
+    unmarked = [s for s, fp in markers.items() if fp is None or verify]
+    if unmarked:
+        # Stores from before markers (or --verify): read their rows once, in batches.
+        schemas_mark(unmarked)
+        markers.update(rows_fingerprints(unmarked))
+    return markers
 
 
 def _run_pass(bulk_jobs, real_jobs, deltas, workers, processes, progress, every, started):

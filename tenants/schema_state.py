@@ -44,11 +44,23 @@ def fingerprint(names: Iterable[str]) -> str:
     return hashlib.md5("\n".join(sorted(set(names))).encode(), usedforsecurity=False).hexdigest()
 
 
-def head_fingerprint() -> str:
-    """Every migration on disk: what a store schema records once it is at every app's head
-    (tenant schemas record the shared apps' migrations too, without running them)."""
+def head_migrations() -> set[str]:
+    """Every migration on disk as "app.name": what a store schema records once it is at
+    every app's head (tenant schemas record the shared apps' migrations too)."""
     loader = MigrationLoader(None, ignore_no_migrations=True)
-    return fingerprint(f"{app}.{name}" for app, name in loader.graph.nodes)
+    return {f"{app}.{name}" for app, name in loader.graph.nodes}
+
+
+def head_fingerprint() -> str:
+    return fingerprint(head_migrations())
+
+
+def rows_read(schema_name: str) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT app || '.' || name FROM {quote(schema_name)}.django_migrations"  # noqa: S608
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _rows_sql(schema_name: str) -> str:

@@ -24,7 +24,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_context
 
-from tenants import provisioning, schema_migrations
+from tenants import provisioning, schema_migrations, schema_state
 from tenants.models import SchemaBlueprint, Store
 from tenants.provisioning import template_refresh
 from tenants.schema_migrations import stores_migrate
@@ -365,3 +365,18 @@ def test_stores_created_during_a_deploy_end_at_the_new_head(
     assert rows_fingerprints(everyone) == dict.fromkeys(everyone, head)
     assert all(_has_index(s, "probe_title") for s in everyone)
     assert not report.failed
+
+
+def test_a_store_with_migrations_this_code_does_not_know_is_at_the_head(committed_stores):
+    # After a rolled-back deploy: every migration on disk applied, plus one that is gone.
+    stores = committed_stores(2)
+    ahead = stores[0].schema_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{ahead}".django_migrations (app, name, applied) '
+            "VALUES ('catalog', '9999_gone', now())"
+        )
+    schema_state.schema_mark(ahead)
+    assert markers_read([ahead])[ahead] != head_fingerprint()
+    report = stores_migrate(schemas=_schemas(stores), processes=False)
+    assert report.at_head == 2 and report.bulk == report.real == 0 and not report.failed
