@@ -8,20 +8,23 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
 from .models import Product
+from .page_cache import cached_page, page_context
 from .storage import private_storage
 
 
 @require_safe
+@cached_page
 def storefront(request: HttpRequest) -> HttpResponse:
     products = Product.objects.for_storefront()
-    return render(request, "catalog/storefront.html", {"products": products})
+    return render(request, "catalog/storefront.html", page_context(request, {"products": products}))
 
 
 @require_safe
+@cached_page
 def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     # Drafts and archived products are not for sale: 404, as if they did not exist.
     product = get_object_or_404(Product.objects.published(), slug=slug)
-    return render(request, "catalog/product.html", {"product": product})
+    return render(request, "catalog/product.html", page_context(request, {"product": product}))
 
 
 @require_safe

@@ -6,6 +6,7 @@ from django.dispatch import receiver
 from django_tenants.signals import schema_migrated
 
 from .models import Domain, Store
+from .pagecache import store_pages_forget
 from .routing import hosts_forget
 from .schema_state import schema_mark
 
@@ -15,11 +16,16 @@ def store_changed(sender, instance: Store, **kwargs) -> None:
     hosts = list(Domain.objects.filter(tenant_id=instance.pk).values_list("domain", flat=True))
     hosts.append(instance.host)
     hosts_forget(hosts)
+    if instance.schema_name:
+        store_pages_forget(instance.schema_name)  # its name, logo, status… are on every page
 
 
 @receiver([post_save, post_delete], sender=Domain)
 def domain_changed(sender, instance: Domain, **kwargs) -> None:
     hosts_forget([instance.domain])
+    schema = Store.objects.filter(pk=instance.tenant_id).values_list("schema_name", flat=True)
+    for name in schema:
+        store_pages_forget(name)
 
 
 @receiver(schema_migrated)
