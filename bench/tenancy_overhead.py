@@ -1,6 +1,12 @@
-"""Storefront requests per second with tenancy, against the same page without it.
+"""Storefront and product page requests per second, against a stock one-query Django page
+and against the same storefront without tenancy, all in one run.
 
     python -m bench.tenancy_overhead [--seconds 10] [--rounds 2] [--products 12]
+
+The storefront and product page are requested without cookies, as a new visitor: they come
+from the store's page cache (catalog.page_cache); "storefront, live" adds a query string,
+which renders it. The one-query page (bench/one_query_urls.py) is one SELECT and a small
+template behind the same middleware, on the untenanted server.
 
 Both servers are gunicorn (2 sync workers) on this machine, measured alternately in one
 run with wrk (16 connections, keep-alive) on loopback. The tenant server resolves the
@@ -59,29 +65,43 @@ def main() -> None:
     cache.clear()
 
     host = "bench.localhost"
-    results: dict[str, list[float]] = {"tenant": [], "plain": []}
+    product = "/p/guide-0/"
+    # (name, app, port, path): the tenant server's pages (anonymous, so from the page
+    # cache; "?live" renders them), and on the untenanted server the same storefront and
+    # the stock one-query page.
+    cases = [
+        ("storefront", "config.wsgi:application", 18301, "/"),
+        ("product page", "config.wsgi:application", 18301, product),
+        ("storefront, live", "config.wsgi:application", 18301, "/?live"),
+        ("plain storefront", "bench.plain_wsgi:application", 18302, "/"),
+        ("one-query page", "bench.plain_wsgi:application", 18302, "/one-query/"),
+    ]
+    results: dict[str, list[float]] = {name: [] for name, *_ in cases}
     print(
         f"cache: {'redis ' + redis if redis else 'local memory'}; {args.products} products on the page"
     )
     for rnd in range(args.rounds):
-        for name, app, port in (
-            ("tenant", "config.wsgi:application", 18301),
-            ("plain", "bench.plain_wsgi:application", 18302),
-        ):
+        for app, port in dict.fromkeys((app, port) for _, app, port, _ in cases):
             with gunicorn(app, port, env):
-                wrk(f"http://127.0.0.1:{port}/", host, seconds=2)  # warm up
-                r = wrk(f"http://127.0.0.1:{port}/", host, seconds=args.seconds)
-            if r["non_2xx"]:
-                raise SystemExit(f"{name}: {r['non_2xx']} non-2xx responses")
-            results[name].append(r["rps"])
-            print(
-                f"round {rnd + 1} {name:>6}: {r['rps']:8.1f} req/s  p99 {r['p99_ms']:.1f} ms",
-                flush=True,
-            )
-    tenant = sum(results["tenant"]) / len(results["tenant"])
-    plain = sum(results["plain"]) / len(results["plain"])
+                for name, case_app, _, path in cases:
+                    if case_app != app:
+                        continue
+                    wrk(f"http://127.0.0.1:{port}{path}", host, seconds=2)  # warm up
+                    r = wrk(f"http://127.0.0.1:{port}{path}", host, seconds=args.seconds)
+                    if r["non_2xx"]:
+                        raise SystemExit(f"{name}: {r['non_2xx']} non-2xx responses")
+                    results[name].append(r["rps"])
+                    print(
+                        f"round {rnd + 1} {name:>17}: {r['rps']:8.1f} req/s  p99 {r['p99_ms']:.1f} ms",
+                        flush=True,
+                    )
+    mean = {name: sum(v) / len(v) for name, v in results.items()}
+    base = mean["one-query page"]
+    for name in results:
+        print(f"{name:>17}: {mean[name]:8.1f} req/s  {mean[name] / base:.2f} of the one-query page")
     print(
-        f"tenant {tenant:.1f} req/s, plain {plain:.1f} req/s, ratio {tenant / plain:.2f} (goal >= 0.85)"
+        f"tenancy: storefront {mean['storefront']:.1f} vs plain storefront "
+        f"{mean['plain storefront']:.1f} req/s, ratio {mean['storefront'] / mean['plain storefront']:.2f}"
     )
 
 
