@@ -49,6 +49,7 @@ def main() -> None:
 
     from catalog.models import Product
     from sellers.models import User
+    from tests.live import free_port
     from tenants.services import store_create
 
     call_command("migrate_platform", verbosity=0)
@@ -69,12 +70,14 @@ def main() -> None:
     # (name, app, port, path): the tenant server's pages (anonymous, so from the page
     # cache; "?live" renders them), and on the untenanted server the same storefront and
     # the stock one-query page.
+    # Free ports: other people's benchmarks may be running on this machine.
+    tenant_port, plain_port = free_port(), free_port()
     cases = [
-        ("storefront", "config.wsgi:application", 18301, "/"),
-        ("product page", "config.wsgi:application", 18301, product),
-        ("storefront, live", "config.wsgi:application", 18301, "/?live"),
-        ("plain storefront", "bench.plain_wsgi:application", 18302, "/"),
-        ("one-query page", "bench.plain_wsgi:application", 18302, "/one-query/"),
+        ("storefront", "config.wsgi:application", tenant_port, "/"),
+        ("product page", "config.wsgi:application", tenant_port, product),
+        ("storefront, live", "config.wsgi:application", tenant_port, "/?live"),
+        ("plain storefront", "bench.plain_wsgi:application", plain_port, "/"),
+        ("one-query page", "bench.plain_wsgi:application", plain_port, "/one-query/"),
     ]
     results: dict[str, list[float]] = {name: [] for name, *_ in cases}
     print(
