@@ -29,6 +29,26 @@ from bench.common import (
 )
 
 
+def ready(port: int, host: str, path: str, timeout: float = 90) -> None:
+    """Wait until the server answers 200 (both workers booted: four answers in a row)."""
+    import http.client
+    import time
+
+    deadline, ok = time.monotonic() + timeout, 0
+    while ok < 4:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no 200 from {path} on port {port}")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", path, headers={"Host": host})
+            ok = ok + 1 if conn.getresponse().status == 200 else 0
+        except OSError:
+            ok = 0
+            time.sleep(0.5)
+        finally:
+            conn.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
@@ -49,8 +69,8 @@ def main() -> None:
 
     from catalog.models import Product
     from sellers.models import User
-    from tests.live import free_port
     from tenants.services import store_create
+    from tests.live import free_port
 
     call_command("migrate_platform", verbosity=0)
     owner = User.objects.create_user("bench@example.com", "bench-password-123")
@@ -89,7 +109,8 @@ def main() -> None:
                 for name, case_app, _, path in cases:
                     if case_app != app:
                         continue
-                    wrk(f"http://127.0.0.1:{port}{path}", host, seconds=2)  # warm up
+                    ready(port, host, path)
+                    wrk(f"http://127.0.0.1:{port}{path}", host, seconds=3)  # warm up
                     r = wrk(f"http://127.0.0.1:{port}{path}", host, seconds=args.seconds)
                     if r["non_2xx"]:
                         raise SystemExit(f"{name}: {r['non_2xx']} non-2xx responses")
