@@ -177,6 +177,8 @@ def main() -> None:
                 seconds=min(args.seconds, 30),
                 connections=args.users,
             )
+            if baseline["non_2xx"]:
+                raise SystemExit(f"one-query page: {baseline['non_2xx']} non-2xx responses")
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
         total = int(re.search(r"(\d+) requests in", out).group(1))
         non_ok = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
