@@ -35,7 +35,7 @@ from bench.common import (
 
 
 def _get(port: int, host: str, path: str) -> tuple[str, str]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=90)  # workers may still boot
     conn.request("GET", path, headers={"Host": host})
     response = conn.getresponse()
     body = response.read().decode()
