@@ -20,8 +20,10 @@
 
 django-tenants' own executors run the whole migrate command per schema (~0.1 s for a no-op,
 SCALE-FACTS 1.9-1.10); django-tenants-smart-executor skips schemas at the head but still
-opens each one (SCALE-FACTS 2.2-2.3: ~55 s / ~20 s per 10,000); neither reports a failing
-store without stopping the run. Both are left for the fallback's semantics only.
+opens each one (SCALE-FACTS 2.2-2.3: ~55 s / ~20 s per 10,000) and applies a migration the
+same way; the multiprocessing executor raises only the first failure, naming no store. So
+neither is used; the fallback path works like the multiprocessing one (fork, one schema per
+task) and collects every failure by name.
 """
 
 from __future__ import annotations
