@@ -95,6 +95,8 @@ def gunicorn(app: str, port: int, env: dict[str, str], workers: int = 2, threads
                 if sock.connect_ex(("127.0.0.1", port)) == 0:
                     break
             time.sleep(0.1)
+        if proc.poll() is not None:  # another server answered on that port, not ours
+            raise SystemExit(f"gunicorn {app} exited (port {port} taken?)")
         yield proc
     finally:
         proc.terminate()

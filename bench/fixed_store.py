@@ -18,6 +18,8 @@ class FixedStoreMiddleware:
 
         if FixedStoreMiddleware.store is None:
             FixedStoreMiddleware.store = Store.objects.get(subdomain=os.environ["BENCH_STORE"])
+        if getattr(connection, "tenant", None) is not FixedStoreMiddleware.store:
+            # Once per connection: each thread of a gthread worker has its own.
             connection.set_tenant(FixedStoreMiddleware.store)
         request.tenant = FixedStoreMiddleware.store
         return self.get_response(request)

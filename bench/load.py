@@ -30,11 +30,12 @@ from bench.common import (
     gunicorn,
     production_like_env,
     redis_url,
+    wrk,
 )
 
 
 def _get(port: int, host: str, path: str) -> tuple[str, str]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=90)  # workers may still boot
     conn.request("GET", path, headers={"Host": host})
     response = conn.getresponse()
     body = response.read().decode()
@@ -160,6 +161,24 @@ def main() -> None:
                 check=True,
             ).stdout
             plan_file.unlink()
+        # The baseline in the same run: the stock one-query page, same server shape, same
+        # 100 connections (bench/one_query_urls.py, on the untenanted app).
+        with gunicorn(
+            "bench.plain_wsgi:application",
+            web_port,
+            {**env, "BENCH_STORE": stores[0][0].subdomain},
+            workers=4,
+            threads=4,
+        ):
+            wrk(f"http://127.0.0.1:{web_port}/one-query/", stores[0][0].host, seconds=3)
+            baseline = wrk(
+                f"http://127.0.0.1:{web_port}/one-query/",
+                stores[0][0].host,
+                seconds=min(args.seconds, 30),
+                connections=args.users,
+            )
+            if baseline["non_2xx"]:
+                raise SystemExit(f"one-query page: {baseline['non_2xx']} non-2xx responses")
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
         total = int(re.search(r"(\d+) requests in", out).group(1))
         non_ok = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -172,6 +191,10 @@ def main() -> None:
             f"latency p50 {lat['p50']} ms, p95 {lat['p95']} ms, p99 {lat['p99']} ms, max {lat['max']} ms"
         )
         print(f"non-2xx/3xx: {non_ok.group(1) if non_ok else 0}; socket errors: {errors}")
+        print(
+            f"one-query page, same server shape, {args.users} connections: {baseline['rps']:.0f} req/s "
+            f"(p99 {baseline['p99_ms']:.0f} ms); the load ran at {rps / baseline['rps']:.2f} of it"
+        )
         sessions = [r for r in helper.requests("/v1/checkout/sessions") if r["method"] == "POST"]
         print(f"checkout sessions created at the stand-in: {len(sessions)}")
         if non_ok or "connect=0 read=0 write=0 status=0 timeout=0" not in errors:

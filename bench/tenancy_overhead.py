@@ -1,16 +1,17 @@
-"""Storefront requests per second with tenancy, against the same page without it.
+"""Storefront and product page requests per second, against a stock one-query Django page
+and against the same storefront without tenancy, all in one run.
 
     python -m bench.tenancy_overhead [--seconds 10] [--rounds 2] [--products 12]
-                                     [--metrics on|off|compare]
+
+The storefront and product page are requested without cookies, as a new visitor: they come
+from the store's page cache (catalog.page_cache); "storefront, live" adds a query string,
+which renders it. The one-query page (bench/one_query_urls.py) is one SELECT and a small
+template behind the same middleware, on the untenanted server.
 
 Both servers are gunicorn (2 sync workers) on this machine, measured alternately in one
 run with wrk (16 connections, keep-alive) on loopback. The tenant server resolves the
 store from the Host header through the routing cache (Redis when REDIS_URL or the local
 Redis is available, as in production); the baseline serves a fixed schema.
-
---metrics compare measures both servers with metrics on (request middleware, counters in
-prometheus_client's multiprocess files) and off, alternately, and prints the tenancy ratio
-of each and tenant-with-metrics over tenant-without.
 """
 
 from __future__ import annotations
@@ -22,14 +23,30 @@ from bench.common import (
     database_recreate,
     django_setup,
     gunicorn,
-    metrics_env,
-    metrics_modes,
-    prime,
     production_like_env,
     redis_url,
-    server_cpu_seconds,
     wrk,
 )
+
+
+def ready(port: int, host: str, path: str, timeout: float = 90) -> None:
+    """Wait until the server answers 200 (both workers booted: four answers in a row)."""
+    import http.client
+    import time
+
+    deadline, ok = time.monotonic() + timeout, 0
+    while ok < 4:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no 200 from {path} on port {port}")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", path, headers={"Host": host})
+            ok = ok + 1 if conn.getresponse().status == 200 else 0
+        except OSError:
+            ok = 0
+            time.sleep(0.5)
+        finally:
+            conn.close()
 
 
 def main() -> None:
@@ -37,9 +54,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--products", type=int, default=12)
-    parser.add_argument("--metrics", choices=["on", "off", "compare"], default="on")
     args = parser.parse_args()
-    modes = metrics_modes(args.metrics)
 
     url = bench_database_url()
     database_recreate(url)
@@ -55,6 +70,7 @@ def main() -> None:
     from catalog.models import Product
     from sellers.models import User
     from tenants.services import store_create
+    from tests.live import free_port
 
     call_command("migrate_platform", verbosity=0)
     owner = User.objects.create_user("bench@example.com", "bench-password-123")
@@ -70,63 +86,47 @@ def main() -> None:
     cache.clear()
 
     host = "bench.localhost"
-    results: dict[tuple[str, str], list[float]] = {
-        (name, mode): [] for name in ("tenant", "plain") for mode in modes
-    }
-    cpu_per_request: dict[tuple[str, str], list[float]] = {key: [] for key in results}
+    product = "/p/guide-0/"
+    # (name, app, port, path): the tenant server's pages (anonymous, so from the page
+    # cache; "?live" renders them), and on the untenanted server the same storefront and
+    # the stock one-query page.
+    # Free ports: other people's benchmarks may be running on this machine.
+    tenant_port, plain_port = free_port(), free_port()
+    cases = [
+        ("storefront", "config.wsgi:application", tenant_port, "/"),
+        ("product page", "config.wsgi:application", tenant_port, product),
+        ("storefront, live", "config.wsgi:application", tenant_port, "/?live"),
+        ("plain storefront", "bench.plain_wsgi:application", plain_port, "/"),
+        ("one-query page", "bench.plain_wsgi:application", plain_port, "/one-query/"),
+    ]
+    results: dict[str, list[float]] = {name: [] for name, *_ in cases}
     print(
         f"cache: {'redis ' + redis if redis else 'local memory'}; {args.products} products on the page"
     )
     for rnd in range(args.rounds):
-        # Alternate which mode goes first: a busy neighbour then hurts both alike.
-        for mode in modes if rnd % 2 == 0 else modes[::-1]:
-            for name, app, port in (
-                ("tenant", "config.wsgi:application", 18301),
-                ("plain", "bench.plain_wsgi:application", 18302),
-            ):
-                with gunicorn(app, port, {**env, **metrics_env(mode)}) as proc:
-                    prime(f"http://127.0.0.1:{port}/", host)
-                    wrk(f"http://127.0.0.1:{port}/", host, seconds=2)  # warm up
-                    cpu = server_cpu_seconds(proc)
-                    r = wrk(f"http://127.0.0.1:{port}/", host, seconds=args.seconds)
-                    cpu_ms = (server_cpu_seconds(proc) - cpu) * 1000 / max(1, r["requests"])
-                if r["non_2xx"]:
-                    raise SystemExit(f"{name}: {r['non_2xx']} non-2xx responses")
-                results[(name, mode)].append(r["rps"])
-                cpu_per_request[(name, mode)].append(cpu_ms)
-                print(
-                    f"round {rnd + 1} {name:>6} metrics {mode:>3}: {r['rps']:8.1f} req/s  "
-                    f"p99 {r['p99_ms']:.1f} ms  server CPU {cpu_ms:.2f} ms/request",
-                    flush=True,
-                )
-
-    def mean(values: list[float]) -> float:
-        return sum(values) / len(values)
-
-    ratios, cpu_ratios = {}, {}
-    for mode in modes:
-        tenant, plain = mean(results[("tenant", mode)]), mean(results[("plain", mode)])
-        t_cpu, p_cpu = (
-            mean(cpu_per_request[("tenant", mode)]),
-            mean(cpu_per_request[("plain", mode)]),
-        )
-        ratios[mode], cpu_ratios[mode] = tenant / plain, p_cpu / t_cpu
-        print(
-            f"metrics {mode}: tenant {tenant:.1f} req/s, plain {plain:.1f} req/s, "
-            f"ratio {tenant / plain:.2f} (goal >= 0.85); by server CPU per request "
-            f"{t_cpu:.2f} vs {p_cpu:.2f} ms, ratio {p_cpu / t_cpu:.2f}"
-        )
-    if len(modes) == 2:
-        on, off = mean(results[("tenant", "on")]), mean(results[("tenant", "off")])
-        on_cpu = mean(cpu_per_request[("tenant", "on")])
-        off_cpu = mean(cpu_per_request[("tenant", "off")])
-        print(
-            f"metrics on/off: tenant {on / off:.3f}× the requests/s, "
-            f"{on_cpu / off_cpu:.3f}× the CPU per request; tenancy ratio {ratios['on']:.2f} vs "
-            f"{ratios['off']:.2f} ({(ratios['on'] / ratios['off'] - 1) * 100:+.1f} %), by CPU "
-            f"{cpu_ratios['on']:.2f} vs {cpu_ratios['off']:.2f} "
-            f"({(cpu_ratios['on'] / cpu_ratios['off'] - 1) * 100:+.1f} %; goal within 5 %)"
-        )
+        for app, port in dict.fromkeys((app, port) for _, app, port, _ in cases):
+            with gunicorn(app, port, env):
+                for name, case_app, _, path in cases:
+                    if case_app != app:
+                        continue
+                    ready(port, host, path)
+                    wrk(f"http://127.0.0.1:{port}{path}", host, seconds=3)  # warm up
+                    r = wrk(f"http://127.0.0.1:{port}{path}", host, seconds=args.seconds)
+                    if r["non_2xx"]:
+                        raise SystemExit(f"{name}: {r['non_2xx']} non-2xx responses")
+                    results[name].append(r["rps"])
+                    print(
+                        f"round {rnd + 1} {name:>17}: {r['rps']:8.1f} req/s  p99 {r['p99_ms']:.1f} ms",
+                        flush=True,
+                    )
+    mean = {name: sum(v) / len(v) for name, v in results.items()}
+    base = mean["one-query page"]
+    for name in results:
+        print(f"{name:>17}: {mean[name]:8.1f} req/s  {mean[name] / base:.2f} of the one-query page")
+    print(
+        f"tenancy: storefront {mean['storefront']:.1f} vs plain storefront "
+        f"{mean['plain storefront']:.1f} req/s, ratio {mean['storefront'] / mean['plain storefront']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -10,10 +10,12 @@ from django.views.decorators.http import require_safe
 from tenants.decorators import is_store_owner
 
 from .models import Product, cover_sized_name
+from .page_cache import cached_page, page_context
 from .storage import private_storage
 
 
 @require_safe
+@cached_page
 def storefront(request: HttpRequest) -> HttpResponse:
     products = list(Product.objects.for_storefront())
     # A shared link to the store shows the first cover there is.
@@ -21,15 +23,16 @@ def storefront(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "catalog/storefront.html",
-        {"products": products, "social_cover": social_cover},
+        page_context(request, {"products": products, "social_cover": social_cover}),
     )
 
 
 @require_safe
+@cached_page
 def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     # Drafts and archived products are not for sale: 404, as if they did not exist.
     product = get_object_or_404(Product.objects.published(), slug=slug)
-    return render(request, "catalog/product.html", {"product": product})
+    return render(request, "catalog/product.html", page_context(request, {"product": product}))
 
 
 @require_safe

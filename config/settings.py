@@ -191,6 +191,11 @@ CACHES["routing"] = {
     **CACHES["default"],
     "KEY_PREFIX": CACHES["default"].get("KEY_PREFIX", "") + "routing",
 }
+# Cached store pages: plain keys that name the store's schema themselves (tenants.pagecache).
+CACHES["pages"] = {
+    **CACHES["default"],
+    "KEY_PREFIX": CACHES["default"].get("KEY_PREFIX", "") + "pages",
+}
 # Every other key carries the active schema, so one store's cache never answers another's.
 CACHES["default"]["KEY_FUNCTION"] = "django_tenants.cache.make_key"
 CACHES["default"]["REVERSE_KEY_FUNCTION"] = "django_tenants.cache.reverse_key"

@@ -142,6 +142,9 @@ class SchemaBlueprint(models.Model):
     """
 
     statements = models.JSONField()
+    # The migrations a schema built from it has (tenants.schema_state.fingerprint): the
+    # bulk deploy finds the blueprint a store was built from by it.
+    fingerprint = models.CharField(max_length=32, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

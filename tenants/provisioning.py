@@ -19,6 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_exists
 
 from .models import SchemaBlueprint
+from .schema_state import mark_sql, quote, statements_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +29,11 @@ _DDL_PREFIXES = ("CREATE ", "ALTER ", "DROP ", "COMMENT ", 'INSERT INTO "django_
 
 
 def _quote(schema_name: str) -> str:
-    if not schema_name.replace("_", "").isalnum():
-        raise ValueError(f"Unsafe schema name {schema_name!r}")
-    return f'"{schema_name}"'
+    return quote(schema_name)
+
+
+def blueprint_latest() -> SchemaBlueprint | None:
+    return SchemaBlueprint.objects.order_by("-pk").first()
 
 
 def schema_create(schema_name: str, *, verbosity: int = 0) -> None:
@@ -38,7 +41,7 @@ def schema_create(schema_name: str, *, verbosity: int = 0) -> None:
     connection.set_schema_to_public()
     if schema_exists(schema_name, case_sensitive=False):
         raise ValueError(f"Schema {schema_name} already exists.")
-    blueprint = SchemaBlueprint.objects.order_by("-pk").first()
+    blueprint = blueprint_latest()
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE SCHEMA {_quote(schema_name)}")
     if blueprint is None:
@@ -57,6 +60,9 @@ def schema_create(schema_name: str, *, verbosity: int = 0) -> None:
             with connection.cursor() as cursor:
                 for statement in blueprint.statements:
                     cursor.execute(statement)
+                # Its migrations marker, so deploys know it is at this blueprint's head
+                # without opening it (tenants.schema_state).
+                cursor.execute(mark_sql(schema_name))
         finally:
             connection.set_schema_to_public()
     connection.set_schema_to_public()
@@ -86,4 +92,6 @@ def template_refresh(*, verbosity: int = 0) -> SchemaBlueprint:
         s for s in statements if not s.upper().startswith(("CREATE SCHEMA", "DROP SCHEMA"))
     ]
     connection.set_schema_to_public()
-    return SchemaBlueprint.objects.create(statements=statements)
+    return SchemaBlueprint.objects.create(
+        statements=statements, fingerprint=statements_fingerprint(statements)
+    )
