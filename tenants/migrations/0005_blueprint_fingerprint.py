@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tenants", "0003_store_logo"),
+        ("tenants", "0004_domain_claims"),
     ]
 
     operations = [
