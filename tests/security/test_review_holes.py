@@ -80,3 +80,24 @@ def test_a_next_address_urlsplit_refuses_gets_the_handoffs_refusal(alice, alice_
     response = main_client(alice).get("/accounts/handoff/", {"next": UNSPLITTABLE})
     assert response.status_code == 403 and "Location" not in response
     assert "not one of your stores" in response.content.decode()
+
+
+def test_the_thank_you_page_asks_stripe_only_about_sessions_the_platform_recorded(
+    alice_store, standin
+):
+    # Open: any visitor could make the platform call Stripe on a chosen store's account,
+    # once per GET of /thanks/?session_id=cs_<anything>, with no limit. Stripe's rate
+    # limits then refuse the platform's real calls (checkout for the store's buyers).
+    # Sessions the platform did not record are never fulfilled anyway (purchase_fulfil).
+    import secrets
+
+    from tests.conftest import store_client
+    from tests.payments.conftest import connect_store
+
+    connect_store(alice_store, standin)
+    before = len(standin.requests("/v1/checkout/sessions"))
+    for _ in range(5):
+        session_id = f"cs_test_{secrets.token_hex(12)}"
+        response = store_client(alice_store).get("/thanks/", {"session_id": session_id})
+        assert response.status_code == 200
+    assert len(standin.requests("/v1/checkout/sessions")) == before
