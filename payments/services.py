@@ -642,6 +642,10 @@ def purchase_confirm(*, store: Store, session_id: str) -> Purchase | None:
     existing = Purchase.objects.filter(checkout_session_id=session_id).first()
     if existing is not None:
         return existing
+    # Only a session we recorded can be fulfilled: never let a visitor's made-up id cost
+    # a Stripe call on the store's account (the webhook reports the ones we did not make).
+    if not CheckoutRecord.objects.filter(session_id=session_id).exists():
+        return None
     account = connected_account_for(store)
     if account is None:
         return None

@@ -17,7 +17,10 @@ class AccountAdapter(DefaultAccountAdapter):
         # After logging in on the main domain, a seller goes back to its store's dashboard
         # on a subdomain: trust the platform's own hosts (not arbitrary ones).
         if url:
-            parts = urlsplit(url)
+            try:
+                parts = urlsplit(url)
+            except ValueError:  # a host with U+FF0F, which NFKC turns into "/"
+                return False
             host = (parts.hostname or "").lower()
             platform = settings.PLATFORM_DOMAIN
             if parts.scheme in ("http", "https") and (

@@ -85,7 +85,10 @@ def admin_view_url(*, user: Any, store: Store, path: str = "/dashboard/") -> str
 @login_required
 def handoff_start(request: HttpRequest) -> HttpResponse:
     """Main domain: the signed-in user asks to be signed in on one of their stores' hosts."""
-    parts = urlsplit(request.GET.get("next", ""))
+    try:
+        parts = urlsplit(request.GET.get("next", ""))
+    except ValueError:  # a host with U+FF0F, which NFKC turns into "/"
+        return _refused(request, NOT_YOURS)
     host = (parts.hostname or "").lower()
     store = store_for_host(host) if parts.scheme in ("http", "https") and host else None
     if store is None or store.owner_id != request.user.pk:
