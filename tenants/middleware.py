@@ -114,7 +114,7 @@ class StoreMiddleware(TenantMainMiddleware):
 
 
 # Paths a suspended store still answers: its owner must be able to see why.
-_SUSPENDED_ALLOWED = ("/dashboard", "/static/", "/healthz")
+_SUSPENDED_ALLOWED = ("/dashboard", "/auth/handoff/", "/static/", "/healthz")
 
 
 class StoreStatusMiddleware:

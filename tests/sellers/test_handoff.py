@@ -52,3 +52,15 @@ def test_the_handoff_only_goes_to_stores_of_this_platform(alice):
     response = main_client(alice).get("/accounts/handoff/?next=https://evil.example.org/dashboard/")
     assert response.status_code == 403 and "Location" not in response
     assert "not one of your stores" in response.content.decode()
+
+
+def test_the_owner_of_a_suspended_store_signs_in_there_and_sees_why(alice, alice_store):
+    from tenants.services import store_suspend
+
+    store_suspend(store=alice_store, reason="Review")
+    store, target = _follow_to_store(alice_store, alice)
+    finish = store.get(f"{target.path}?{target.query}")
+    assert finish.status_code == 302 and finish["Location"] == "/dashboard/sales/?status=paid"
+    assert store.get("/dashboard/").status_code == 200
+    # Buyers still get the unavailable page.
+    assert Client(HTTP_HOST=alice_store.host).get("/").status_code == 503
