@@ -158,6 +158,7 @@ def on_checkout_completed(event: dict[str, Any]) -> str:
         raise Ignored("Session not paid yet (async payment pending).")
     with schema_context(store.schema_name):
         if Purchase.objects.filter(checkout_session_id=session.id).exists():
+            metrics.purchase(outcome="existing")
             return "purchase exists"
         recorded = CheckoutRecord.objects.filter(session_id=session.id).exists()
         if recorded and session.application_fee_amount is None:

@@ -136,7 +136,7 @@ def test_a_prefork_worker_counts_its_tasks_and_reports_errors_to_sentry(committe
                 for _ in range(3):  # no such purchase: each run raises DoesNotExist
                     app.send_task("payments.tasks.send_receipt", args=[987654], queue=queue)
             for _ in range(2):
-                app.send_task("payments.platform.tasks.retry_failed_events", queue=queue)
+                app.send_task("payments.webhooks.retry_failed_events", queue=queue)
 
             def figures() -> dict:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
@@ -151,7 +151,7 @@ def test_a_prefork_worker_counts_its_tasks_and_reports_errors_to_sentry(committe
                 done = value(
                     parsed,
                     f"{P}celery_tasks_total",
-                    task="payments.platform.tasks.retry_failed_events",
+                    task="payments.webhooks.retry_failed_events",
                     state="success",
                 )
                 if (failures, done) == (3, 2) or time.monotonic() > deadline:
