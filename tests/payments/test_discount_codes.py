@@ -269,3 +269,24 @@ def test_the_codes_dashboard_is_the_owners(alice, alice_store, mallory):
     assert store_client(alice_store).get("/dashboard/codes/").status_code == 302
     with in_schema(alice_store):
         assert DiscountCode.objects.get().active and DiscountCode.objects.count() == 1
+
+
+def test_the_consoles_ledger_csv_has_the_code_and_the_discount(alice_store, standin, db):
+    import csv
+    import io
+
+    from sellers.models import User
+
+    connect_store(alice_store, standin)
+    product = product_with_file(alice_store, price=1500)
+    _code(alice_store, code="GIFT", value="100")
+    assert _buy(alice_store, product, code="GIFT", email="bob@example.com").status_code == 302
+    olivia = User.objects.create_superuser("olivia@example.com", "correct-horse-battery-staple")
+    body = b"".join(main_client(olivia).get("/console/fees.csv").streaming_content).decode()
+    row = next(csv.DictReader(io.StringIO(body)))
+    assert (row["amount"], row["platform_fee"], row["discount_code"], row["discount"]) == (
+        "0.00",
+        "0.00",
+        "GIFT",
+        "15.00",
+    )
