@@ -219,10 +219,15 @@ def checkout_plan(*, store: Store, product: Product, quote: Quote | None = None)
 
 # --- Discount codes: holding a use for a checkout -----------------------------------------
 
-# A discounted session lives 31 minutes (Stripe's minimum is 30, STRIPE-FACTS 2.6); its
-# hold 10 minutes longer, so no session can still be paid once its hold has lapsed.
-CODE_SESSION_LIFETIME = timedelta(minutes=31)
+# A held code's session lives 35 minutes (Stripe's minimum is 30, STRIPE-FACTS 2.6) and
+# its hold 10 minutes longer, so no session can still be paid once its hold has lapsed.
+# The session's expires_at is the hold's minus the grace: a retried click (same attempt,
+# same hold) sends the same parameters, hence the same idempotency key and session.
+CODE_SESSION_LIFETIME = timedelta(minutes=35)
 CODE_HOLD_GRACE = timedelta(minutes=10)
+# A hold whose session was never made is reused only while Stripe would still accept its
+# expires_at (30 min ahead, plus a minute of clock slack); after that it is made afresh.
+_SESSION_MIN_AHEAD = timedelta(minutes=31)
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 
 
@@ -268,7 +273,9 @@ def code_hold(
             attempt=attempt, code=found, purchase__isnull=True, expires_at__gt=now
         ).first()
         if mine is not None and mine.email == email:
-            return quote, mine
+            session_ends = mine.expires_at - CODE_HOLD_GRACE
+            if mine.session_id or session_ends - now >= _SESSION_MIN_AHEAD:
+                return quote, mine
         _code_claims(found, attempt=attempt, email=email)
         CodeHold.objects.filter(attempt=attempt).delete()  # a lapsed or other-code hold
         hold = CodeHold.objects.create(
@@ -353,7 +360,7 @@ def checkout_start(
         description = (
             f"List price {format_amount(quote.list_price, quote.currency)}. " + description
         )
-    expires_at = int((timezone.now() + CODE_SESSION_LIFETIME).timestamp()) if hold else None
+    expires_at = int((hold.expires_at - CODE_HOLD_GRACE).timestamp()) if hold else None
     try:
         session = stripe_client.checkout_session_create(
             account_id=account.stripe_account_id,
