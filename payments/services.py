@@ -815,7 +815,7 @@ def seller_notify(*, store: Store, purchase_id: int) -> bool:
     with claimed(f"sale-notice:{store.schema_name}:{purchase_id}") as mine:
         if not mine:
             return False
-        purchase = Purchase.objects.select_related("product").get(pk=purchase_id)
+        purchase = Purchase.objects.select_related("product", "code").get(pk=purchase_id)
         if purchase.seller_notified_at:
             return False
         send_mail(

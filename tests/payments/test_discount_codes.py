@@ -98,6 +98,8 @@ def test_a_percent_code_shows_on_the_page_the_session_the_fee_the_receipt_and_th
     assert "Discount (code SPRING): -$5.00" in receipt.body
     assert "Amount paid: $15.00" in receipt.body
     assert "code SPRING" in receipt.alternatives[0][0]
+    notice = next(m for m in mail.outbox if m.to == ["alice@example.com"])
+    assert "$15.00 (code SPRING: -$5.00)" in notice.body
 
     owner = store_client(alice_store, alice)
     csv_text = b"".join(owner.get("/dashboard/sales.csv").streaming_content).decode()
