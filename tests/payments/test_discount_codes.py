@@ -292,3 +292,33 @@ def test_the_consoles_ledger_csv_has_the_code_and_the_discount(alice_store, stan
         "GIFT",
         "15.00",
     )
+
+
+def test_free_orders_are_rate_limited_per_email_and_lose_nothing(alice_store, standin):
+    from payments.views import FREE_ORDERS_PER_EMAIL
+
+    connect_store(alice_store, standin)
+    product = product_with_file(alice_store)
+    _code(alice_store, code="GIFT", value="100")
+    for n in range(FREE_ORDERS_PER_EMAIL):
+        made = _buy(alice_store, product, code="GIFT", email="eve@example.com", attempt=f"{n:032x}")
+        assert made.status_code == 302
+    refused = _buy(alice_store, product, code="GIFT", email="eve@example.com", attempt="e" * 32)
+    assert refused.status_code == 429 and "Too many free orders" in refused.content.decode()
+    with in_schema(alice_store):
+        assert Purchase.objects.count() == FREE_ORDERS_PER_EMAIL
+        assert DiscountCode.objects.get().uses == FREE_ORDERS_PER_EMAIL
+
+
+def test_a_checkout_stripe_fails_keeps_its_hold_for_the_retried_click(alice_store, standin):
+    connect_store(alice_store, standin)
+    product = product_with_file(alice_store)
+    _code(alice_store, code="ONE", value="10", max_uses=1)
+    standin.call("POST", "/faults", {"mode": "500", "count": 1, "path_prefix": "/v1/checkout"})
+    failed = _buy(alice_store, product, code="ONE", attempt="1" * 32)
+    assert failed.status_code == 503 and 'name="code" value="ONE"' in failed.content.decode()
+    assert _buy(alice_store, product, code="ONE", attempt="1" * 32).status_code == 302
+    other = _buy(alice_store, product, code="ONE", attempt="2" * 32)
+    assert other.status_code == 409 and "used up" in other.content.decode()
+    with in_schema(alice_store):
+        assert CodeHold.objects.count() == 1
