@@ -4,6 +4,7 @@ import uuid
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models.functions import Upper
 from django.urls import reverse
 
 from .money import CURRENCY_CHOICES, format_amount, to_decimal_string
@@ -189,3 +190,75 @@ class ProductFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_name} ({self.file_size:,} bytes)"
+
+
+class DiscountCodeQuerySet(models.QuerySet):
+    def named(self, code: str) -> DiscountCodeQuerySet:
+        """Codes are case-insensitive: "spring", "SPRING" and "Spring" are one code."""
+        return self.filter(code__iexact=code.strip())
+
+
+class DiscountCode(models.Model):
+    """A seller's discount code, in the store's schema (so no store sees another's codes).
+
+    The discount is applied platform-side: the Checkout Session's unit amount is already
+    the discounted price (see catalog.discounts). `uses` counts paid (or free) orders made
+    with the code; payments raises it at fulfilment with a conditional UPDATE, so it never
+    passes `max_uses`.
+    """
+
+    class Kind(models.TextChoices):
+        PERCENT = "percent", "Percent off"
+        FIXED = "fixed", "Amount off"
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    code = models.CharField(max_length=40)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    percent_off = models.PositiveSmallIntegerField(null=True, blank=True)
+    amount_off = models.PositiveIntegerField(null=True, blank=True, help_text="Minor units.")
+    # A fixed amount is in one currency and applies to products priced in it only.
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, blank=True)
+    all_products = models.BooleanField(default=True)
+    products = models.ManyToManyField(Product, blank=True, related_name="discount_codes")
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    max_uses = models.PositiveIntegerField(null=True, blank=True)
+    once_per_email = models.BooleanField(default=False)
+    uses = models.PositiveIntegerField(default=0)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = DiscountCodeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(Upper("code"), name="discount_code_unique_ci"),
+            models.CheckConstraint(
+                condition=models.Q(kind="percent", percent_off__gte=1, percent_off__lte=100)
+                | models.Q(kind="fixed", amount_off__gte=1),
+                name="discount_code_amount_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(max_uses__isnull=True)
+                | models.Q(uses__lte=models.F("max_uses")),
+                name="discount_code_uses_within_limit",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def discount_display(self) -> str:
+        if self.kind == self.Kind.PERCENT:
+            return f"{self.percent_off}% off"
+        return f"{format_amount(self.amount_off or 0, self.currency)} off"
+
+    def discount_for(self, price: int) -> int:
+        """The discount on a price, in minor units: never more than the price.
+
+        Percent: round half up to the minor unit (like the fee), so 15 % of 1999 is 300."""
+        if self.kind == self.Kind.PERCENT:
+            return min(price, (price * (self.percent_off or 0) + 50) // 100)
+        return min(price, self.amount_off or 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.cache import patch_cache_control
@@ -9,6 +10,7 @@ from django.views.decorators.http import require_safe
 
 from tenants.decorators import is_store_owner
 
+from .discounts import discount_quote
 from .models import Product, cover_sized_name
 from .page_cache import cached_page, page_context
 from .storage import private_storage
@@ -32,7 +34,21 @@ def storefront(request: HttpRequest) -> HttpResponse:
 def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     # Drafts and archived products are not for sale: 404, as if they did not exist.
     product = get_object_or_404(Product.objects.published(), slug=slug)
-    return render(request, "catalog/product.html", page_context(request, {"product": product}))
+    # `?code=` comes from the code form below the price, or from a link the seller shared.
+    code = request.GET.get("code", "").strip()[:64]
+    quote, code_error = None, ""
+    if code:
+        try:
+            quote = discount_quote(product=product, code=code)
+        except ValidationError as exc:
+            code_error = exc.messages[0]
+    return render(
+        request,
+        "catalog/product.html",
+        page_context(
+            request, {"product": product, "code": code, "quote": quote, "code_error": code_error}
+        ),
+    )
 
 
 @require_safe

@@ -30,6 +30,7 @@ urlpatterns = [
         name="store_domain_delete",
     ),
     path("dashboard/products/", include("catalog.dashboard_urls")),
+    path("dashboard/codes/", include("catalog.code_urls")),
     path("dashboard/", include("payments.dashboard_urls")),
     path("", include("payments.urls")),
     path("", include("catalog.urls")),

@@ -454,6 +454,8 @@ FEES_CSV_HEADER = [
     "fee_percent",
     "fee_fixed",
     "status",
+    "discount_code",
+    "discount",
 ]
 
 
@@ -486,6 +488,8 @@ def fees_csv_rows(flt: FeeFilter) -> Iterator[str]:
             "fee_percent",
             "fee_fixed",
             "status",
+            "discount_code",
+            "discount",
         )
         .iterator(chunk_size=2000)
     )
@@ -503,6 +507,8 @@ def fees_csv_rows(flt: FeeFilter) -> Iterator[str]:
         percent,
         fixed,
         status,
+        code,
+        discount,
     ) in rows:
         yield writer.writerow(
             [
@@ -519,6 +525,8 @@ def fees_csv_rows(flt: FeeFilter) -> Iterator[str]:
                 percent,
                 fixed,
                 status,
+                spreadsheet_safe(code),
+                _decimal(discount, currency),
             ]
         )
 

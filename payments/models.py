@@ -5,7 +5,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
-from catalog.models import Product
+from catalog.models import DiscountCode, Product
 from catalog.money import format_amount
 
 
@@ -48,6 +48,13 @@ class Purchase(models.Model):
     # The fee rule in force at the sale; later fee changes never rewrite history.
     fee_percent = models.DecimalField(max_digits=5, decimal_places=2)
     fee_fixed = models.PositiveIntegerField()
+    # The discount code used and what it took off the list price (`amount` is what the
+    # buyer paid; the fee was computed on it). A free order (100 % code) has amount 0, no
+    # Stripe ids and a checkout_session_id of "free_<attempt>".
+    code = models.ForeignKey(
+        DiscountCode, on_delete=models.PROTECT, null=True, blank=True, related_name="purchases"
+    )
+    discount = models.PositiveIntegerField(default=0)
     checkout_session_id = models.CharField(max_length=100, unique=True)
     payment_intent_id = models.CharField(max_length=100, unique=True, null=True, blank=True)
     charge_id = models.CharField(max_length=100, blank=True, db_index=True)
@@ -87,6 +94,22 @@ class Purchase(models.Model):
         brand = CARD_BRANDS.get(self.card_brand, self.card_brand.title() or "Card")
         return f"{brand} ending in {self.card_last4}"
 
+    @property
+    def list_amount(self) -> int:
+        return self.amount + self.discount
+
+    @property
+    def discount_display(self) -> str:
+        return format_amount(self.discount, self.currency)
+
+    @property
+    def list_amount_display(self) -> str:
+        return format_amount(self.list_amount, self.currency)
+
+    @property
+    def is_free_order(self) -> bool:
+        return self.checkout_session_id.startswith("free_")
+
 
 class CheckoutRecord(models.Model):
     """A Checkout Session the platform created, written before the buyer is redirected.
@@ -111,6 +134,10 @@ class CheckoutRecord(models.Model):
     fee = models.PositiveIntegerField()
     fee_percent = models.DecimalField(max_digits=5, decimal_places=2)
     fee_fixed = models.PositiveIntegerField()
+    code = models.ForeignKey(
+        DiscountCode, on_delete=models.PROTECT, null=True, blank=True, related_name="checkouts"
+    )
+    discount = models.PositiveIntegerField(default=0)
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True
     )
@@ -119,6 +146,30 @@ class CheckoutRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session_id} {self.amount} {self.currency} fee {self.fee}"
+
+
+class CodeHold(models.Model):
+    """One use of a limited (or one-per-email) code, held for a checkout in progress.
+
+    Taken under the code's row lock before the Checkout Session is created, so at most
+    `max_uses` checkouts can be open or paid with a code at once: 20 buyers racing for
+    the last 5 uses get 5 sessions and 15 "used up" answers. A hold lasts until shortly
+    after its session expires (a session cannot be paid after its `expires_at`), then
+    frees its use; fulfilment marks it used (`purchase`) and counts the code's use.
+    """
+
+    code = models.ForeignKey(DiscountCode, on_delete=models.CASCADE, related_name="holds")
+    attempt = models.CharField(max_length=64, unique=True)
+    email = models.EmailField(blank=True)
+    session_id = models.CharField(max_length=100, blank=True, db_index=True)
+    purchase = models.OneToOneField(
+        "Purchase", on_delete=models.SET_NULL, null=True, blank=True, related_name="hold"
+    )
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["code", "expires_at"])]
 
 
 class ChargeState(models.Model):

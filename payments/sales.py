@@ -76,7 +76,7 @@ def _is_uuid(value: str) -> bool:
 
 
 def sales_queryset(flt: SalesFilter) -> QuerySet[Purchase]:
-    return flt.apply(Purchase.objects.select_related("product", "grant")).order_by(
+    return flt.apply(Purchase.objects.select_related("product", "grant", "code")).order_by(
         "-created_at", "-pk"
     )
 
@@ -92,6 +92,8 @@ CSV_HEADER = [
     "currency",
     "status",
     "downloads",
+    "discount_code",
+    "discount",
 ]
 
 
@@ -112,10 +114,12 @@ def sales_csv_rows(flt: SalesFilter) -> Iterator[str]:
             "currency",
             "status",
             "grant__download_count",
+            "code__code",
+            "discount",
         )
         .iterator(chunk_size=2000)
     )
-    for created, uid, email, title, amount, fee, currency, status, downloads in rows:
+    for created, uid, email, title, amount, fee, currency, status, downloads, code, off in rows:
         yield writer.writerow(
             [
                 created.isoformat(timespec="seconds"),
@@ -128,5 +132,7 @@ def sales_csv_rows(flt: SalesFilter) -> Iterator[str]:
                 currency.upper(),
                 status,
                 downloads or 0,
+                spreadsheet_safe((code or "").upper()),
+                to_decimal_string(off, currency),
             ]
         )

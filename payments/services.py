@@ -8,22 +8,26 @@ order and at the same moment; unique constraints and row locks make one outcome.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, send_mail
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from catalog.models import Product
-from catalog.money import format_amount
+from catalog.discounts import Quote, discount_quote
+from catalog.models import DiscountCode, Product
+from catalog.money import format_amount, minimum_charge
 from catalog.rendering import markdown_text
 from config import metrics
 from payments.platform.models import ConnectedAccount, PaymentIncident
@@ -46,6 +50,7 @@ from .locks import claimed
 from .models import (
     ChargeState,
     CheckoutRecord,
+    CodeHold,
     DownloadGrant,
     DownloadLog,
     LibraryToken,
@@ -191,30 +196,135 @@ class CheckoutPlan:
     fee: int
     fee_percent: str
     fee_fixed: int
+    code_id: int | None = None
+    discount: int = 0
 
 
-def checkout_plan(*, store: Store, product: Product) -> CheckoutPlan:
+def checkout_plan(*, store: Store, product: Product, quote: Quote | None = None) -> CheckoutPlan:
+    """What the buyer pays and the fee on it: with a code, the fee is computed on the
+    discounted amount (what the buyer pays), never on the list price."""
     rule = fee_rule(
         currency=product.currency, store_percent=store.fee_percent, store_fixed=store.fee_fixed
     )
+    amount = quote.amount if quote is not None else product.price
     return CheckoutPlan(
-        amount=product.price,
+        amount=amount,
         currency=product.currency,
-        fee=rule.fee_for(product.price),
+        fee=rule.fee_for(amount),
         fee_percent=str(rule.percent),
         fee_fixed=rule.fixed,
+        code_id=quote.code.pk if quote is not None else None,
+        discount=quote.discount if quote is not None else 0,
     )
 
 
+# --- Discount codes: holding a use for a checkout -----------------------------------------
+
+# A held code's session lives 35 minutes (Stripe's minimum is 30, STRIPE-FACTS 2.6) and
+# its hold 10 minutes longer, so no session can still be paid once its hold has lapsed.
+# The session's expires_at is the hold's minus the grace: a retried click (same attempt,
+# same hold) sends the same parameters, hence the same idempotency key and session.
+CODE_SESSION_LIFETIME = timedelta(minutes=35)
+CODE_HOLD_GRACE = timedelta(minutes=10)
+# A hold whose session was never made is reused only while Stripe would still accept its
+# expires_at (30 min ahead, plus a minute of clock slack); after that it is made afresh.
+_SESSION_MIN_AHEAD = timedelta(minutes=31)
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+
+
+def _code_claims(code: DiscountCode, *, attempt: str, email: str) -> None:
+    """Refuse a code whose uses (paid plus held) are all taken, or this email already
+    used; the caller holds the code's row lock."""
+    now = timezone.now()
+    open_holds = CodeHold.objects.filter(
+        code=code, purchase__isnull=True, expires_at__gt=now
+    ).exclude(attempt=attempt)
+    if code.once_per_email and (
+        Purchase.objects.filter(code=code, buyer_email=email).exists()
+        or open_holds.filter(email=email).exists()
+    ):
+        raise ValidationError("This code can be used once per buyer, and this email has.")
+    if code.max_uses is not None and code.uses + open_holds.count() >= code.max_uses:
+        raise ValidationError("This code has been used up.")
+
+
+def code_is_free(*, product: Product, code: str) -> bool:
+    """Whether `code` makes the product free (ValidationError when it is not valid)."""
+    return discount_quote(product=product, code=code).is_free
+
+
+def code_hold(
+    *, product: Product, code: str, attempt: str, email: str = ""
+) -> tuple[Quote, CodeHold | None]:
+    """The quote for `code`, and for a limited or one-per-email code a hold on one use.
+
+    Runs in its own short transaction with the code's row lock, never around a Stripe
+    call. A retried click (same attempt) finds its hold again.
+    """
+    email = email.strip().lower()
+    with transaction.atomic():
+        quote = discount_quote(product=product, code=code, lock=True)
+        found = quote.code
+        if found.once_per_email and not _EMAIL.match(email):
+            raise ValidationError("Enter your email address: this code is one use per buyer.")
+        if found.max_uses is None and not found.once_per_email:
+            return quote, None
+        now = timezone.now()
+        mine = CodeHold.objects.filter(
+            attempt=attempt, code=found, purchase__isnull=True, expires_at__gt=now
+        ).first()
+        if mine is not None and mine.email == email:
+            session_ends = mine.expires_at - CODE_HOLD_GRACE
+            if mine.session_id or session_ends - now >= _SESSION_MIN_AHEAD:
+                return quote, mine
+        _code_claims(found, attempt=attempt, email=email)
+        CodeHold.objects.filter(attempt=attempt).delete()  # a lapsed or other-code hold
+        hold = CodeHold.objects.create(
+            code=found,
+            attempt=attempt,
+            email=email,
+            expires_at=now + CODE_SESSION_LIFETIME + CODE_HOLD_GRACE,
+        )
+    return quote, hold
+
+
+def _code_redeem(*, code_id: int, purchase: Purchase, session_id: str) -> None:
+    """Count one use of the code, at fulfilment, inside the purchase's transaction.
+
+    A conditional UPDATE: the count never passes `max_uses` (a check constraint backs
+    it). It can only fail to count if a hold lapsed before its session was paid, which
+    Stripe prevents (a session cannot be paid after `expires_at`, and the hold outlives
+    it). Should it happen anyway, the order is honoured: the buyer paid the price the
+    platform offered, and Stripe took it; the use is logged as over the limit, not counted.
+    """
+    counted = (
+        DiscountCode.objects.filter(pk=code_id)
+        .filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
+        .update(uses=F("uses") + 1)
+    )
+    if not counted:
+        logger.warning("Code %s used past its limit by %s (honoured)", code_id, session_id)
+    CodeHold.objects.filter(session_id=session_id, purchase__isnull=True).update(purchase=purchase)
+
+
 def checkout_start(
-    *, store: Store, product: Product, attempt: str, success_url: str, cancel_url: str
+    *,
+    store: Store,
+    product: Product,
+    attempt: str,
+    success_url: str,
+    cancel_url: str,
+    code: str = "",
+    email: str = "",
 ) -> CheckoutSession:
     """A Checkout Session as a direct charge on the store's account, fee included.
 
     `attempt` comes from the product page's form: a retried click (same attempt, same
     parameters) reuses the idempotency key, so Stripe answers with the same session.
     The session is recorded before the buyer is redirected: only recorded sessions are
-    ever fulfilled (see `purchase_fulfil`).
+    ever fulfilled (see `purchase_fulfil`). With a `code`, the session's unit amount is
+    the discounted price and the line item names the code (catalog.discounts says why);
+    a limited code's use is held first (`code_hold`).
     """
     if not store.is_active:
         raise ValidationError("This store is not taking orders right now.")
@@ -223,7 +333,18 @@ def checkout_start(
     account = connected_account_for(store)
     if not store.can_take_charges or account is None or not account.charges_enabled:
         raise ValidationError("This store cannot take payments yet. Please come back later.")
-    plan = checkout_plan(store=store, product=product)
+    quote, hold = (None, None)
+    if code:
+        quote, hold = code_hold(product=product, code=code, attempt=attempt, email=email)
+        if quote.is_free:
+            raise ValidationError("This code makes the product free: no payment is needed.")
+        lowest = minimum_charge(product.currency, settles_in=account.default_currency or None)
+        if quote.amount < lowest:
+            raise ValidationError(
+                f"With this code the price would be below {format_amount(lowest, product.currency)}, "
+                "the smallest card payment Stripe takes."
+            )
+    plan = checkout_plan(store=store, product=product, quote=quote)
     # For people reading the seller's Stripe dashboard; never trusted when fulfilling.
     metadata = {
         "store": store.schema_name,
@@ -231,19 +352,38 @@ def checkout_start(
         "product": str(product.uid),
         "product_title": product.title[:100],
     }
-    session = stripe_client.checkout_session_create(
-        account_id=account.stripe_account_id,
-        attempt=attempt,
-        product_name=product.title,
-        product_description=markdown_text(product.description)[:200],
-        unit_amount=plan.amount,
-        currency=plan.currency,
-        application_fee_amount=plan.fee,
-        success_url=success_url,
-        cancel_url=cancel_url,
-        metadata=metadata,
-    )
+    name = product.title
+    description = markdown_text(product.description)[:200]
+    if quote is not None:
+        metadata["discount_code"] = quote.code.code.upper()
+        metadata["discount"] = str(quote.discount)
+        name = f"{product.title} ({quote.label})"
+        description = (
+            f"List price {format_amount(quote.list_price, quote.currency)}. " + description
+        )
+    expires_at = int((hold.expires_at - CODE_HOLD_GRACE).timestamp()) if hold else None
+    try:
+        session = stripe_client.checkout_session_create(
+            account_id=account.stripe_account_id,
+            attempt=attempt,
+            product_name=name,
+            product_description=description,
+            unit_amount=plan.amount,
+            currency=plan.currency,
+            application_fee_amount=plan.fee,
+            success_url=success_url,
+            cancel_url=cancel_url,
+            metadata=metadata,
+            expires_at=expires_at,
+            customer_email=hold.email if hold is not None else "",
+        )
+    except stripe_client.StripeFailure as exc:
+        if hold is not None and not exc.retryable:
+            hold.delete()  # no session was made: the use is free again
+        raise
     checkout_record(session=session, product=product, plan=plan)
+    if hold is not None:
+        CodeHold.objects.filter(pk=hold.pk).update(session_id=session.id)
     # Suspended while we were talking to Stripe: close the session we just made.
     if not Store.objects.filter(pk=store.pk, status=Store.Status.ACTIVE).exists():
         checkout_expire(account_id=account.stripe_account_id, session_id=session.id)
@@ -263,6 +403,8 @@ def checkout_record(*, session: CheckoutSession, product: Product, plan: Checkou
             "fee": plan.fee,
             "fee_percent": plan.fee_percent,
             "fee_fixed": plan.fee_fixed,
+            "code_id": plan.code_id,
+            "discount": plan.discount,
             "expires_at": expires,
         },
     )
@@ -414,7 +556,8 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
     product = record.product
     try:
         with transaction.atomic():
-            purchase = Purchase.objects.create(
+            purchase = _purchase_make(
+                store=store,
                 product=product,
                 buyer_email=session.customer_email or "unknown@invalid",
                 amount=record.amount,
@@ -422,34 +565,13 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
                 platform_fee=record.fee,
                 fee_percent=record.fee_percent,
                 fee_fixed=record.fee_fixed,
+                code_id=record.code_id,
+                discount=record.discount,
                 checkout_session_id=session.id,
-                payment_intent_id=session.payment_intent_id or None,
+                payment_intent_id=session.payment_intent_id,
                 charge_id=session.charge_id,
                 card_brand=session.card_brand,
                 card_last4=session.card_last4,
-            )
-            salt = new_salt()
-            DownloadGrant.objects.create(
-                purchase=purchase,
-                salt=salt,
-                token_hash=token_hash(
-                    grant_token(schema=store.schema_name, purchase_uid=str(purchase.uid), salt=salt)
-                ),
-                download_limit=product.download_limit,
-            )
-            ledger_entry_record(
-                store_id=store.pk,
-                checkout_session_id=session.id,
-                payment_intent_id=session.payment_intent_id,
-                purchase_uid=purchase.uid,
-                product_title=product.title,
-                amount=purchase.amount,
-                platform_fee=purchase.platform_fee,
-                currency=purchase.currency,
-                fee_percent=purchase.fee_percent,
-                fee_fixed=purchase.fee_fixed,
-                status=purchase.status,
-                created_at=purchase.created_at,
             )
             CheckoutRecord.objects.filter(pk=record.pk).update(
                 status=CheckoutRecord.Status.COMPLETE
@@ -461,17 +583,129 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
                 ).first()
                 if state is not None:
                     _apply_charge_state(purchase, state)
-            if product.stamping:
-                StampedCopy.objects.create(purchase=purchase)
-            purchase_id, schema = purchase.pk, store.schema_name
-            transaction.on_commit(
-                lambda: _after_sale(purchase_id, schema=schema, stamping=product.stamping)
-            )
     except IntegrityError:
         # Someone else created it in the same instant: theirs is the one.
         metrics.purchase(outcome="existing")
         return Purchase.objects.get(checkout_session_id=session.id), False
     metrics.purchase(outcome="created")
+    return purchase, True
+
+
+def _purchase_make(
+    *,
+    store: Store,
+    product: Product,
+    buyer_email: str,
+    amount: int,
+    currency: str,
+    platform_fee: int,
+    fee_percent: Decimal | str,
+    fee_fixed: int,
+    code_id: int | None,
+    discount: int,
+    checkout_session_id: str,
+    payment_intent_id: str = "",
+    charge_id: str = "",
+    card_brand: str = "",
+    card_last4: str = "",
+) -> Purchase:
+    """The purchase, its grant, its ledger row and its code use; inside the caller's
+    transaction (the unique session id makes a concurrent second one fail, whole)."""
+    purchase = Purchase.objects.create(
+        product=product,
+        buyer_email=buyer_email,
+        amount=amount,
+        currency=currency,
+        platform_fee=platform_fee,
+        fee_percent=fee_percent,
+        fee_fixed=fee_fixed,
+        code_id=code_id,
+        discount=discount,
+        checkout_session_id=checkout_session_id,
+        payment_intent_id=payment_intent_id or None,
+        charge_id=charge_id,
+        card_brand=card_brand,
+        card_last4=card_last4,
+    )
+    salt = new_salt()
+    DownloadGrant.objects.create(
+        purchase=purchase,
+        salt=salt,
+        token_hash=token_hash(
+            grant_token(schema=store.schema_name, purchase_uid=str(purchase.uid), salt=salt)
+        ),
+        download_limit=product.download_limit,
+    )
+    code_text = ""
+    if code_id is not None:
+        _code_redeem(code_id=code_id, purchase=purchase, session_id=checkout_session_id)
+        code_text = DiscountCode.objects.values_list("code", flat=True).get(pk=code_id).upper()
+    ledger_entry_record(
+        store_id=store.pk,
+        checkout_session_id=checkout_session_id,
+        payment_intent_id=payment_intent_id,
+        purchase_uid=purchase.uid,
+        product_title=product.title,
+        amount=purchase.amount,
+        platform_fee=purchase.platform_fee,
+        currency=purchase.currency,
+        fee_percent=purchase.fee_percent,
+        fee_fixed=purchase.fee_fixed,
+        status=purchase.status,
+        created_at=purchase.created_at,
+        discount_code=code_text,
+        discount=discount,
+    )
+    if product.stamping:
+        StampedCopy.objects.create(purchase=purchase)
+    purchase_id, schema, stamping = purchase.pk, store.schema_name, product.stamping
+    transaction.on_commit(lambda: _after_sale(purchase_id, schema=schema, stamping=stamping))
+    return purchase
+
+
+def purchase_free(
+    *, store: Store, product: Product, code: str, email: str, attempt: str
+) -> tuple[Purchase, bool]:
+    """A free order with a 100 % code: no Stripe payment, and still one purchase, one
+    grant, one ledger row (fee 0) and one counted use. Returns (purchase, created).
+
+    Idempotent per `attempt` (the product page's form id): a repeated click finds the
+    order it made. The code's row lock orders concurrent claims, so a limited code's
+    last use goes to one buyer, and a one-per-email code to each email once. The view
+    rate-limits it per IP and per email.
+    """
+    email = email.strip().lower()
+    if not store.is_active:
+        raise ValidationError("This store is not taking orders right now.")
+    if not product.is_published:
+        raise ValidationError("This product is not for sale.")
+    if not _EMAIL.match(email) or len(email) > 254:
+        raise ValidationError("Enter the email address the download link should go to.")
+    order_id = f"free_{attempt}"
+    with transaction.atomic():
+        quote = discount_quote(product=product, code=code, lock=True)
+        if not quote.is_free:
+            raise ValidationError("This code does not make the product free.")
+        existing = Purchase.objects.filter(checkout_session_id=order_id).first()
+        if existing is not None:
+            return existing, False
+        _code_claims(quote.code, attempt=attempt, email=email)
+        rule = fee_rule(
+            currency=product.currency, store_percent=store.fee_percent, store_fixed=store.fee_fixed
+        )
+        purchase = _purchase_make(
+            store=store,
+            product=product,
+            buyer_email=email,
+            amount=0,
+            currency=product.currency,
+            platform_fee=rule.fee_for(0),
+            fee_percent=str(rule.percent),
+            fee_fixed=rule.fixed,
+            code_id=quote.code.pk,
+            discount=quote.discount,
+            checkout_session_id=order_id,
+        )
     return purchase, True
 
 
@@ -562,7 +796,7 @@ def receipt_send(*, store: Store, purchase_id: int) -> bool:
     with claimed(f"receipt:{store.schema_name}:{purchase_id}") as mine:
         if not mine:
             return False  # another worker is sending it right now
-        purchase = Purchase.objects.select_related("product", "grant").get(pk=purchase_id)
+        purchase = Purchase.objects.select_related("product", "grant", "code").get(pk=purchase_id)
         if purchase.receipt_sent_at:
             return False
         context = {
@@ -598,7 +832,7 @@ def seller_notify(*, store: Store, purchase_id: int) -> bool:
     with claimed(f"sale-notice:{store.schema_name}:{purchase_id}") as mine:
         if not mine:
             return False
-        purchase = Purchase.objects.select_related("product").get(pk=purchase_id)
+        purchase = Purchase.objects.select_related("product", "code").get(pk=purchase_id)
         if purchase.seller_notified_at:
             return False
         send_mail(

@@ -392,6 +392,7 @@ def checkout_session_create(
     cancel_url: str,
     metadata: dict[str, str],
     expires_at: int | None = None,
+    customer_email: str = "",
 ) -> CheckoutSession:
     product_data: SessionCreateParamsLineItemPriceDataProductData = {"name": product_name}
     if product_description:
@@ -418,6 +419,9 @@ def checkout_session_create(
     }
     if expires_at:
         params["expires_at"] = expires_at
+    if customer_email:
+        # Prefilled and not editable on Stripe's page: a one-use-per-email code's buyer.
+        params["customer_email"] = customer_email
     # The key covers every parameter, not just what the sale means: a retried click with
     # the same attempt gets the same session, and a changed title, description, URL or
     # fee (a renamed product, another host) makes a new one instead of Stripe's

@@ -25,6 +25,11 @@ from .tasks import send_library_link
 
 _ATTEMPT = re.compile(r"^[0-9a-f]{32}$")
 _SESSION = re.compile(r"^cs_[A-Za-z0-9_]{4,200}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+FREE_ORDERS_PER_IP = 10
+FREE_ORDERS_PER_EMAIL = 3
 
 
 @require_POST
@@ -35,22 +40,23 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
     attempt = request.POST.get("attempt", "")
     if not _ATTEMPT.match(attempt):
         attempt = uuid.uuid4().hex
+    code = request.POST.get("code", "").strip()[:64]
+    email = request.POST.get("email", "").strip().lower()[:254]
     base = f"{request.scheme}://{request.get_host()}"
     try:
+        if code and services.code_is_free(product=product, code=code):
+            return _free_order(request, product=product, code=code, email=email, attempt=attempt)
         session = services.checkout_start(
             store=store,
             product=product,
             attempt=attempt,
             success_url=f"{base}/thanks/?session_id={{CHECKOUT_SESSION_ID}}",
             cancel_url=f"{base}{product.get_absolute_url()}?cancelled=1",
+            code=code,
+            email=email,
         )
     except ValidationError as exc:
-        return render(
-            request,
-            "payments/checkout_error.html",
-            {"product": product, "message": exc.messages[0], "retry": False},
-            status=409,
-        )
+        return _checkout_refused(request, product, exc.messages[0], code=code)
     except StripeFailure as exc:
         return render(
             request,
@@ -60,16 +66,64 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
                 "message": exc.user_message,
                 "retry": exc.retryable,
                 "attempt": attempt,
+                "code": code,
+                "email": email,
             },
             status=503 if exc.retryable else 502,
         )
     return HttpResponseRedirect(session.url)
 
 
+def _checkout_refused(request: HttpRequest, product, message: str, *, code: str = ""):
+    return render(
+        request,
+        "payments/checkout_error.html",
+        {"product": product, "message": message, "retry": False, "code": code},
+        status=409,
+    )
+
+
+def _free_order(request: HttpRequest, *, product, code: str, email: str, attempt: str):
+    """A 100 % code: no Stripe. Rate-limited per IP and per email (a free file is still
+    the seller's), then one purchase; the buyer lands on the thank-you page."""
+    if _rate_limited(f"free:ip:{client_ip(request)}", FREE_ORDERS_PER_IP) or (
+        email and _rate_limited(f"free:email:{email}", FREE_ORDERS_PER_EMAIL)
+    ):
+        return render(
+            request,
+            "payments/checkout_error.html",
+            {"product": product, "message": "Too many free orders. Please try again in an hour."},
+            status=429,
+        )
+    purchase, _ = services.purchase_free(
+        store=request.tenant, product=product, code=code, email=email, attempt=attempt
+    )
+    return HttpResponseRedirect(f"/thanks/?order={purchase.uid}")
+
+
 @never_cache
 def thanks(request: HttpRequest) -> HttpResponse:
     store = request.tenant
     session_id = request.GET.get("session_id", "")
+    order = request.GET.get("order", "")
+    if order and _UUID.match(order):
+        # A free order (100 % code): its random uid is the page's key, as the session id
+        # is for a paid one.
+        free = (
+            Purchase.objects.select_related("product", "grant", "code")
+            .filter(uid=order, checkout_session_id__startswith="free_")
+            .first()
+        )
+        if free is not None:
+            return render(
+                request,
+                "payments/thanks.html",
+                {
+                    "state": free.status,
+                    "purchase": free,
+                    "download_url": services.download_url_for(free, store=store),
+                },
+            )
     if not _SESSION.match(session_id):
         return render(request, "payments/thanks.html", {"state": "unknown"}, status=404)
     try:
@@ -80,7 +134,7 @@ def thanks(request: HttpRequest) -> HttpResponse:
         purchase = None
     if purchase is None:
         return render(request, "payments/thanks.html", {"state": "pending"})
-    purchase = Purchase.objects.select_related("product", "grant").get(pk=purchase.pk)
+    purchase = Purchase.objects.select_related("product", "grant", "code").get(pk=purchase.pk)
     return render(
         request,
         "payments/thanks.html",

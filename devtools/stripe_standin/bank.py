@@ -785,7 +785,8 @@ def pay_session(
     if acct is None or acct.get("_deauthorized") or not acct["charges_enabled"]:
         raise PayFormError("This business cannot accept payments right now.")
     try:
-        email = as_email(card.email, "email")
+        # A session made with `customer_email` shows it prefilled and locked, as Stripe does.
+        email = session.get("customer_email") or as_email(card.email, "email")
     except StripeError as exc:
         raise PayFormError("Your email address is invalid.") from exc
     number, exp_month, exp_year = _check_card(card)

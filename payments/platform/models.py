@@ -91,6 +91,9 @@ class FeeLedgerEntry(models.Model):
     currency = models.CharField(max_length=3)
     fee_percent = models.DecimalField(max_digits=5, decimal_places=2)
     fee_fixed = models.PositiveIntegerField()
+    # The discount code (as typed by the seller, upper case) and what it took off.
+    discount_code = models.CharField(max_length=40, blank=True)
+    discount = models.PositiveIntegerField(default=0)
     # The purchase's status, mirrored (PurchaseStatus).
     status = models.CharField(max_length=16, default=PurchaseStatus.PAID, db_index=True)
     created_at = models.DateTimeField(db_index=True)

@@ -150,6 +150,8 @@ def ledger_entry_record(
     fee_fixed: int,
     status: str,
     created_at: datetime,
+    discount_code: str = "",
+    discount: int = 0,
 ) -> FeeLedgerEntry:
     """The ledger row of one sale (callers write it in the purchase's transaction)."""
     return FeeLedgerEntry.objects.create(
@@ -165,6 +167,8 @@ def ledger_entry_record(
         fee_fixed=fee_fixed,
         status=status,
         created_at=created_at,
+        discount_code=discount_code,
+        discount=discount,
     )
 
 

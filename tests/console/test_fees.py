@@ -22,7 +22,7 @@ from .conftest import ledger_row
 
 HEADER = (
     "created_at,store,store_name,checkout_session_id,payment_intent_id,purchase_uid,product,"
-    "amount,platform_fee,currency,fee_percent,fee_fixed,status"
+    "amount,platform_fee,currency,fee_percent,fee_fixed,status,discount_code,discount"
 )
 
 

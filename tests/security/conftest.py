@@ -23,7 +23,8 @@ from django.core.files.base import ContentFile
 from django.db.models import Model
 from django.utils.html import escape
 
-from catalog.models import Product
+from catalog.discounts import discount_code_create
+from catalog.models import DiscountCode, Product
 from catalog.services import product_cover_sizes_make
 from catalog.storage import private_storage
 from payments.models import DownloadGrant, Purchase
@@ -74,6 +75,7 @@ class AliceWorld:
     handoff_token: str
     secrets_public: list[str] = field(default_factory=list)
     secrets_private: list[str] = field(default_factory=list)
+    code_uid: str = ""  # a discount code of hers (its text is among secrets_private)
 
     def forbidden_on_other_hosts(self) -> list[bytes]:
         """Nothing of Alice's may show on another store's host, not even her shop window."""
@@ -98,6 +100,7 @@ class AliceWorld:
                     "purchase_id", "download_count", "revoked_at", "token_hash"
                 )
             )
+            codes = sorted(DiscountCode.objects.values_list("uid", "code", "active", "uses"))
         return {
             "store": (
                 store.name,
@@ -114,6 +117,7 @@ class AliceWorld:
             "products": products,
             "sales": sales,
             "grants": grants,
+            "codes": codes,
         }
 
 
@@ -180,6 +184,7 @@ def build_alice_world(store: Store, owner) -> AliceWorld:
         download_token = download_token_for(sale, store=store)
         library_token = library_link_create(email=BOB)
         storage_key = f"tenants/{store.schema_name}/{product.file.name}"
+        code = discount_code_create(code="ALICE-INSIDER-70", kind="percent", value="70")
     domain = domain_add(store=store, hostname="shop.alice-guides.test")
     return AliceWorld(
         store=store,
@@ -195,6 +200,7 @@ def build_alice_world(store: Store, owner) -> AliceWorld:
         session_id=sale.checkout_session_id,
         domain=domain,
         handoff_token=handoff_token_for(owner, store),
+        code_uid=str(code.uid),
         secrets_public=[store.name, product.title, store.host, "Alice's Guides"],
         secrets_private=[
             BOB,
@@ -203,6 +209,7 @@ def build_alice_world(store: Store, owner) -> AliceWorld:
             product.sha256,
             storage_key,
             store.schema_name,
+            code.code,
         ],
     )
 

@@ -191,6 +191,11 @@ ROUTES: dict[str, Route] = {
     "catalog_dash:archive": Route(OWNER, params=_uid),
     "catalog_dash:duplicate": Route(OWNER, params=_uid),
     "catalog_dash:delete": Route(OWNER, params=_uid),
+    "catalog_codes:list": Route(OWNER),
+    "catalog_codes:create": Route(
+        OWNER, data=lambda w: {"code": "PWNED", "kind": "percent", "value": "100"}
+    ),
+    "catalog_codes:deactivate": Route(OWNER, params=lambda w: {"uid": w.code_uid}),
     "payments_dash:stripe": Route(OWNER),
     "payments_dash:stripe_connect": Route(OWNER),
     "payments_dash:stripe_refresh": Route(OWNER),

@@ -119,7 +119,8 @@ def test_a_csv_of_an_empty_range_has_only_the_header(alice, alice_store):
         .streaming_content
     )
     assert body.decode().strip().splitlines() == [
-        "date,order,buyer_email,product,amount,platform_fee,net,currency,status,downloads"
+        "date,order,buyer_email,product,amount,platform_fee,net,currency,status,downloads,"
+        "discount_code,discount"
     ]
 
 
