@@ -224,6 +224,32 @@ def test_a_seller_and_a_buyer_go_through_the_whole_product(
     assert "refunded" in shop.content()
     shot(shop, "download-refused")
 
+    # --- the seller makes a discount code; a buyer follows a shared ?code= link and pays less ---------------
+    page.goto(f"http://{sub}.localhost:{stack.web_port}/dashboard/codes/")
+    page.fill("input[name=code]", "Journey20")
+    page.fill("input[name=value]", "20")
+    page.fill("input[name=max_uses]", "5")
+    page.click("form[action$='/codes/new/'] button[type=submit]")
+    page.wait_for_selector("text=JOURNEY20", timeout=15_000)
+    shot(page, "codes")
+    shop.goto(f"http://{sub}.localhost:{stack.web_port}/")
+    shop.click("text=Field Guide to Mosses")
+    product_path = shop.url.split("?")[0]
+    shop.goto(f"{product_path}?code=journey20")
+    assert "$11.60" in shop.content() and "Code JOURNEY20" in shop.content()
+    shot(shop, "product-page-code-phone")
+    shop.click("text=Buy now")
+    shop.wait_for_url(re.compile(r"/hosted/checkout/"))
+    shop.fill("input[name=email]", "carol@example.com")
+    shop.click("button.primary")
+    shop.wait_for_url(re.compile(r"/thanks/\?session_id=cs_"))
+    shop.wait_for_selector("#download", timeout=30_000)
+    assert "code JOURNEY20" in shop.content()
+    shot(shop, "thank-you-code")
+    page.goto(f"http://{sub}.localhost:{stack.web_port}/dashboard/sales/")
+    page.wait_for_selector("text=carol@example.com", timeout=30_000)
+    assert "code JOURNEY20" in page.content()
+
     # --- an admin suspends the store in the console ---------------------------------------------------------
     admin_email = f"{unique('olivia')}@example.com"
     with django_db_blocker.unblock():
@@ -251,4 +277,4 @@ def test_a_seller_and_a_buyer_go_through_the_whole_product(
     assert response.status == 503
     assert "temporarily unavailable" in shop.content()
     shot(shop, "storefront-unavailable")
-    assert len(shot.checked) == 20, shot.checked
+    assert len(shot.checked) == 23, shot.checked
