@@ -3,7 +3,7 @@
 Everything goes through the real `stripe` library, through ONE `StripeClient` per
 process (one HTTP session per thread, so TLS connections are reused), pinned to
 `STRIPE_API_VERSION`. The API base comes from settings (`STRIPE_API_BASE`), so tests and
-local development reach the stand-in server (devtools/stripe_standin) over real HTTP.
+local development reach the stand-in server (in devtools/, outside the product) over real HTTP.
 
 Every request's parameters are built as the TypedDicts stripe ships (`stripe.params.*`);
 `mypy payments/` (a `make test` gate) fails on a misspelled or removed parameter. Every
