@@ -143,7 +143,9 @@ def test_a_database_restart_under_load_fails_fast_then_the_same_servers_recover(
                       PLATFORM_DOMAIN="localhost", TEST_REDIS_URL="")  # fmt: skip
     _manage(env, "migrate_platform", "-v", "0")
     shop = json.loads(_manage(env, "shell", "-c", SEED).strip().splitlines()[-1])
-    paths = ["/", shop["product"]]
+    # A query string renders the pages live (catalog.page_cache): each request needs the
+    # database, which is what this test is about.
+    paths = ["/?live", shop["product"] + "?live"]
 
     # No Redis at all: the database is the only shared state in play.
     with web_server("db-restart", redis_url="", DATABASE_URL=cluster.url,
