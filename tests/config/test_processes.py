@@ -133,8 +133,10 @@ def test_a_prefork_worker_counts_its_tasks_and_reports_errors_to_sentry(committe
         log = tmp_path / "worker.log"
         with running(cmd, env, log, port=port):
             with schema_context(committed_store.schema_name):
-                for _ in range(3):  # no such purchase: each run raises DoesNotExist
-                    app.send_task("payments.tasks.send_receipt", args=[987654], queue=queue)
+                # No such purchases: each run raises DoesNotExist. Three ids, since runs for
+                # one id are claimed one at a time (a concurrent second one would skip).
+                for missing in (987654, 987655, 987656):
+                    app.send_task("payments.tasks.send_receipt", args=[missing], queue=queue)
             for _ in range(2):
                 app.send_task("payments.webhooks.retry_failed_events", queue=queue)
 
