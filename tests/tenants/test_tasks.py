@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from celery.result import allow_join_result
 from django.conf import settings
 from django_tenants.utils import schema_context
 
@@ -37,8 +38,13 @@ def test_a_task_queued_from_a_store_runs_in_that_stores_schema(committed_stores)
             for store in (alice_store, mallory_store):
                 with schema_context(store.schema_name):
                     results[store.subdomain] = store_ping.delay()
+            # Celery's "would this join block?" flag is one global: eager tasks that other
+            # tests queued from threads at once (tests/e2e/test_code_concurrency.py) can
+            # leave it set in this process, which is no worker. Joining here is safe.
+            with allow_join_result():
+                outcomes = {s: results[s].get(timeout=60) for s in results}
             for store in (alice_store, mallory_store):
-                outcome = results[store.subdomain].get(timeout=60)
+                outcome = outcomes[store.subdomain]
                 assert outcome == {"schema": store.schema_name, "store": store.subdomain}
     finally:
         app.conf.task_always_eager = True
