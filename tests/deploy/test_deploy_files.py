@@ -11,6 +11,7 @@ is not installed (`apt-get install -y docker-compose nginx-light`).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -151,6 +152,43 @@ http {{
 def nginx_args(main: Path) -> list[str]:
     workdir = main.parent
     return [nginx_binary(), "-p", str(workdir), "-c", str(main), "-e", str(workdir / "error.log")]
+
+
+@contextlib.contextmanager
+def nginx_serving(tmp_path: Path, handler: type[BaseHTTPRequestHandler], **render):
+    """The deploy template in a real nginx in front of `handler` (standing in for Django);
+    yields the port nginx listens on, and stops both afterwards."""
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    port = free_port()
+    main = render_nginx(
+        tmp_path / "nginx",
+        upstream=f"127.0.0.1:{upstream.server_address[1]}",
+        listen_port=port,
+        **render,
+    )
+    proc = subprocess.Popen(
+        [*nginx_args(main), "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert time.monotonic() < deadline, "nginx did not start listening"
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        upstream.shutdown()
+        upstream.server_close()
 
 
 # --- docker-compose -----------------------------------------------------------------------
@@ -349,30 +387,7 @@ def test_nginx_sends_paid_files_only_through_x_accel_redirect(tmp_path):
     (media / "tenants" / "alice" / "products" / "book.pdf").write_bytes(b"%PDF-1.4 paid\n")
 
     _Upstream.seen = []
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    port = free_port()
-    main = render_nginx(
-        tmp_path / "nginx",
-        upstream=f"127.0.0.1:{upstream.server_address[1]}",
-        listen_port=port,
-        media_root=media,
-    )
-    proc = subprocess.Popen(
-        [*nginx_args(main), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode()
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert time.monotonic() < deadline, "nginx did not start listening"
-            time.sleep(0.05)
-
+    with nginx_serving(tmp_path, _Upstream, media_root=media) as port:
         # The app said yes: nginx sends the file with the app's headers, once each.
         status, headers, body = _get(port, "/download", f"alice.{TEST_DOMAIN}")
         assert status == 200
@@ -401,15 +416,6 @@ def test_nginx_sends_paid_files_only_through_x_accel_redirect(tmp_path):
         assert seen["x-real-ip"] == "127.0.0.1"
         assert seen["x-forwarded-for"] == "127.0.0.1"
         assert "x-accel-redirect" not in seen
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        upstream.shutdown()
-        upstream.server_close()
 
 
 class _TextUpstream(BaseHTTPRequestHandler):
@@ -438,25 +444,7 @@ class _TextUpstream(BaseHTTPRequestHandler):
 def test_nginx_compresses_pages_styles_and_scripts_but_not_pdfs(tmp_path):
     import gzip
 
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _TextUpstream)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    port = free_port()
-    main = render_nginx(
-        tmp_path / "nginx", upstream=f"127.0.0.1:{upstream.server_address[1]}", listen_port=port
-    )
-    proc = subprocess.Popen(
-        [*nginx_args(main), "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode()
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert time.monotonic() < deadline, "nginx did not start listening"
-            time.sleep(0.05)
-
+    with nginx_serving(tmp_path, _TextUpstream) as port:
         accept = {"Accept-Encoding": "gzip"}
         for host in (f"alice.{TEST_DOMAIN}", "shop.example.org"):  # both servers
             for path in ("/page", "/app.css", "/app.js", "/old.js"):
@@ -476,15 +464,6 @@ def test_nginx_compresses_pages_styles_and_scripts_but_not_pdfs(tmp_path):
         # Behind a load balancer (Via header) pages are compressed all the same.
         _, headers, _ = _get(port, "/page", TEST_DOMAIN, {**accept, "Via": "1.1 lb"})
         assert ("content-encoding", "gzip") in [(k.lower(), v) for k, v in headers]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        upstream.shutdown()
-        upstream.server_close()
 
 
 class _Counting(BaseHTTPRequestHandler):
@@ -509,27 +488,7 @@ def test_nginx_refuses_an_upload_over_the_limit_before_the_body_with_the_limit_i
     tmp_path,
 ):
     _Counting.posts = 0
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    port = free_port()
-    main = render_nginx(
-        tmp_path / "nginx",
-        upstream=f"127.0.0.1:{upstream.server_address[1]}",
-        listen_port=port,
-        upload_limit_mb=1,
-    )
-    proc = subprocess.Popen(
-        [*nginx_args(main), "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode()
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert time.monotonic() < deadline, "nginx did not start listening"
-            time.sleep(0.05)
+    with nginx_serving(tmp_path, _Counting, upload_limit_mb=1) as port:
         for host in (f"alice.{TEST_DOMAIN}", "shop.example.org"):
             # Headers only: a 1 MiB + 1 byte body is announced, not one byte of it is sent.
             with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
@@ -552,15 +511,6 @@ def test_nginx_refuses_an_upload_over_the_limit_before_the_body_with_the_limit_i
         assert conn.getresponse().status == 200
         conn.close()
         assert _Counting.posts == 1
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        upstream.shutdown()
-        upstream.server_close()
 
 
 # --- Dockerfile ---------------------------------------------------------------------------

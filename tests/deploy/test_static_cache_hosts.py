@@ -12,11 +12,9 @@ balancer, where nginx's $scheme is always http) was sent to Mallory's server for
 
 from __future__ import annotations
 
-import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from .test_deploy_files import TEST_DOMAIN, _get, free_port, nginx_args, render_nginx
+from .test_deploy_files import TEST_DOMAIN, _get, nginx_serving
 
 MALLORY = "mallory-domain.example"
 
@@ -45,32 +43,8 @@ class _DjangoLikeUpstream(BaseHTTPRequestHandler):
         pass
 
 
-def _wait_listening(proc, port: int) -> None:
-    import socket
-    import time
-
-    deadline = time.monotonic() + 10
-    while True:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        assert time.monotonic() < deadline, "nginx did not start listening"
-        time.sleep(0.05)
-
-
 def test_one_hosts_static_redirect_or_404_never_reaches_another_host(tmp_path):
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _DjangoLikeUpstream)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    port = free_port()
-    main = render_nginx(
-        tmp_path / "nginx", upstream=f"127.0.0.1:{upstream.server_address[1]}", listen_port=port
-    )
-    proc = subprocess.Popen(
-        [*nginx_args(main), "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        _wait_listening(proc, port)
+    with nginx_serving(tmp_path, _DjangoLikeUpstream) as port:
         # Mallory asks first, on her own domain (the custom-domain server block)...
         status, headers, _ = _get(port, "/static/css/app.css", MALLORY)
         assert status == 301
@@ -86,12 +60,3 @@ def test_one_hosts_static_redirect_or_404_never_reaches_another_host(tmp_path):
             )
             status, _, body = _get(port, "/static/missing.css", host)
             assert status == 404 and MALLORY.encode() not in body, (host, body)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        upstream.shutdown()
-        upstream.server_close()
