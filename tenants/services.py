@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from .models import Domain, Store, new_schema_name
 from .routing import hosts_forget
-from .validators import validate_subdomain
+from .validators import store_name_clean, validate_subdomain
 
 
 def subdomain_available(subdomain: str) -> bool:
@@ -30,15 +30,13 @@ def store_create(*, owner: Any, name: str, subdomain: str) -> Store:
     pointing nowhere.
     """
     subdomain = validate_subdomain(subdomain)
-    name = (name or "").strip()
-    if not name:
-        raise ValidationError({"name": "Give your store a name."})
+    name = store_name_clean(name)
     if not subdomain_available(subdomain):
         raise ValidationError({"subdomain": f"“{subdomain}” is already taken."})
     connection.set_schema_to_public()
     try:
         with transaction.atomic():
-            store = Store(owner=owner, name=name[:80], subdomain=subdomain)
+            store = Store(owner=owner, name=name, subdomain=subdomain)
             store.schema_name = new_schema_name()
             store.save(verbosity=0)
             Domain.objects.create(
@@ -102,6 +100,8 @@ def store_update_settings(*, store: Store, **fields: Any) -> Store:
         r"data:image/png;base64,[A-Za-z0-9+/=]+", fields["logo"]
     ):
         raise ValidationError({"logo": "The logo must be a PNG the platform re-encoded."})
+    if "name" in fields:
+        fields["name"] = store_name_clean(fields["name"])
     with transaction.atomic():
         locked = Store.objects.select_for_update().get(pk=store.pk)
         for key, value in fields.items():

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -56,6 +57,28 @@ def validate_subdomain(value: str) -> str:
             params={"sub": sub},
         )
     return sub
+
+
+# --- Store names ----------------------------------------------------------------------------
+# A store's name goes into email subjects and From names, page titles and receipts: one line.
+# A line break in a header is refused by Django's mail (BadHeaderError), so a name POSTed
+# with one would stop every receipt of the store; it is folded into a space instead.
+_NAME_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+_NAME_SPACES = re.compile(r"\s+")
+STORE_NAME_MAX = 80
+
+
+def store_name_clean(value: str) -> str:
+    """The store name as one line: NFC, no control characters, single spaces, trimmed."""
+    text = unicodedata.normalize("NFC", value or "")
+    text = _NAME_SPACES.sub(" ", _NAME_CONTROL.sub(" ", text)).strip()
+    if not text:
+        raise ValidationError({"name": "Give your store a name."})
+    if len(text) > STORE_NAME_MAX:
+        raise ValidationError(
+            {"name": f"Keep the name under {STORE_NAME_MAX} characters ({len(text)} now)."}
+        )
+    return text
 
 
 # --- The platform fee ---------------------------------------------------------------------
