@@ -19,6 +19,8 @@ from django.db import connections
 from tenants.models import Store
 from tenants.services import store_create
 from tests.conftest import make_seller
+from tests.payments.conftest import _standin_server, standin  # noqa: F401 - fixtures
+from tests.security.conftest import media_root, world  # noqa: F401 - fixtures
 
 CELL = "b"
 CELL_DB = "cell_b"
@@ -49,6 +51,26 @@ def _cell_b_configured():
 def alice_store(alice) -> Store:
     """Alice's store in cell b."""
     return store_create(owner=alice, name="Alice's Guides", subdomain="alice", cell=CELL)
+
+
+@pytest.fixture(autouse=True)
+def _outbox_applied_where_the_commit_would_be(request, monkeypatch):
+    """Inside a test's transaction nothing commits, so the outbox's after-commit apply
+    never runs: apply each row as it is written instead (same transaction, same result).
+    The `committed` tests keep the real timing, crashes included."""
+    if "committed" in request.fixturenames:
+        return
+    from tenants import cells
+
+    write = cells.outbox_write
+
+    def write_and_apply(kind: str, payload: dict) -> None:
+        write(kind, payload)
+        target = cells.current_alias()
+        if target != "default":
+            cells.outbox_apply(target)
+
+    monkeypatch.setattr(cells, "outbox_write", write_and_apply)
 
 
 def schemas_in(alias: str) -> set[str]:
