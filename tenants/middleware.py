@@ -5,12 +5,13 @@ from importlib import import_module
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.db import connection
+from django.db import connection, connections
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
 from django.urls import set_urlconf
 from django_tenants.middleware.main import TenantMainMiddleware
 
+from . import cells
 from .models import Store
 from .routing import store_for_host
 from .sessions import host_of, is_platform_host, session_accepted
@@ -92,7 +93,14 @@ class StoreMiddleware(TenantMainMiddleware):
             return store_not_found(request)
         store.domain_url = host
         request.tenant = store
-        if connection.schema_name == store.schema_name and connection.search_path_set_schemas:
+        target = cells.alias(cells.cell_of(store))
+        if (
+            connection.schema_name == store.schema_name
+            and connection.search_path_set_schemas
+            and getattr(connection, "cell_alias", "default") == target
+            # A store in another cell: its cell's connection still in its schema too.
+            and (target == connection.alias or connections[target].schema_name == store.schema_name)
+        ):
             # Same store as this connection's last request: its search_path is still set
             # (TENANT_LIMIT_SET_CALLS), so no `SET search_path` round trip at all.
             connection.tenant = store
@@ -129,8 +137,13 @@ class StoreStatusMiddleware:
             store is not None
             and not store.is_public
             and not store.is_active
-            and not request.path.startswith(_SUSPENDED_ALLOWED)
+            and (
+                store.status == Store.Status.PROVISIONING
+                or not request.path.startswith(_SUSPENDED_ALLOWED)
+            )
         ):
+            # A store still being created (tenants.services.store_provision) has no schema
+            # to show anything from yet, its dashboard included.
             return store_unavailable(request)
         return self.get_response(request)
 
