@@ -152,6 +152,9 @@ DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str(
     "DJANGO_TEST_DATABASE_NAME", default="test_product_purchase"
 )
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
+# Refuse a database reached through a pooler in transaction/statement mode: the schema is a
+# session-level search_path (tenants.pooling; deploy/README.md, "Connection pooling").
+DATABASE_POOLING_CHECK = env.bool("DJANGO_DATABASE_POOLING_CHECK", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, Celery ------------------------------------------------------------------------
