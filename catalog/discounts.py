@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
+
+from tenants import cells
 
 from .models import DiscountCode, Product
 from .money import CURRENCIES, MoneyError, format_amount, parse_amount
@@ -154,7 +156,7 @@ def discount_code_create(
     if errors:
         raise ValidationError(errors)
     try:
-        with transaction.atomic():
+        with cells.atomic():
             made = DiscountCode.objects.create(
                 code=text,
                 kind=kind,

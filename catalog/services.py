@@ -30,6 +30,8 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django_tenants.utils import schema_context
 
+from tenants import cells
+
 from .cover import render_cover
 from .hooks import settlement_currency
 from .images import image_to_png, png_to_webp_widths
@@ -215,7 +217,7 @@ def _insert_with_slug(product: Product) -> Product:
     for _attempt in range(5):
         product.slug = _unique_slug(product.title)
         try:
-            with transaction.atomic():
+            with cells.atomic():
                 product.save()
             return product
         except IntegrityError:
@@ -248,7 +250,7 @@ def product_create(
     cover_png = errors.check("cover", lambda: _cover_png(cover)) if cover else None
     errors.raise_if_any()
 
-    with _saving() as saved, transaction.atomic():
+    with _saving() as saved, cells.atomic():
         product = Product(
             title=title,
             description=description,
@@ -316,7 +318,7 @@ def product_update(
 
     old_cover: list[str] = []
     rerender = False
-    with _saving() as saved, transaction.atomic():
+    with _saving() as saved, cells.atomic():
         locked = Product.objects.select_for_update().get(pk=product.pk)
         locked.title = title
         locked.description = description
@@ -355,7 +357,7 @@ def product_replace_file(*, product: Product, file: File) -> Product:
         raise ValidationError({"file": exc.messages}) from exc
     if product.sha256 and info.sha256 == product.sha256:
         raise ValidationError({"file": "This is the same PDF as the current version."})
-    with _saving() as saved, transaction.atomic():
+    with _saving() as saved, cells.atomic():
         locked = Product.objects.select_for_update().get(pk=product.pk)
         _attach_file(locked, file=file, info=info, saved=saved)
         locked.save()
@@ -367,7 +369,7 @@ def product_replace_file(*, product: Product, file: File) -> Product:
 
 def product_publish(*, product: Product, store: Store) -> Product:
     """Put a product on sale. Says everything that stands in the way, all at once."""
-    with transaction.atomic():
+    with cells.atomic():
         locked = Product.objects.select_for_update().get(pk=product.pk)
         from tenants.models import Store
 
@@ -407,7 +409,7 @@ def product_publish(*, product: Product, store: Store) -> Product:
 
 
 def _set_status(product: Product, status: str) -> Product:
-    with transaction.atomic():
+    with cells.atomic():
         locked = Product.objects.select_for_update().get(pk=product.pk)
         if locked.status != status:
             locked.status = status
@@ -436,7 +438,7 @@ def product_delete(*, product: Product, has_sales: bool) -> None:
             "This product has sales, so it cannot be deleted: buyers keep their downloads. "
             "Archive it instead."
         )
-    with transaction.atomic():
+    with cells.atomic():
         locked = Product.objects.select_for_update().get(pk=product.pk)
         names = {locked.file.name, *locked.cover_files}
         names.update(locked.versions.values_list("file", flat=True))
@@ -455,7 +457,7 @@ def product_duplicate(*, product: Product) -> Product:
     title = f"{product.title} (copy)"
     if len(title) > TITLE_MAX:
         title = product.title[: TITLE_MAX - 7].rstrip() + " (copy)"
-    with _saving() as saved, transaction.atomic():
+    with _saving() as saved, cells.atomic():
         copy = Product(
             title=title,
             description=product.description,
@@ -503,7 +505,7 @@ def product_cover_render(*, product_id: int) -> Product | None:
     except Exception:
         logger.warning("Cover rendering failed for product %s", product_id, exc_info=True)
         png = None
-    with _saving() as saved, transaction.atomic():
+    with _saving() as saved, cells.atomic():
         locked = Product.objects.select_for_update().get(pk=product_id)
         if locked.cover_is_custom or locked.file.name != source:
             return locked  # superseded while we were drawing
@@ -529,7 +531,7 @@ def product_cover_sizes_make(*, product_id: int) -> Product | None:
     its copies is left alone. A failure leaves the PNG alone, the page just uses it.
     """
     storage = private_storage()
-    with _saving() as saved, transaction.atomic():
+    with _saving() as saved, cells.atomic():
         locked = Product.objects.select_for_update().filter(pk=product_id).first()
         if (
             locked is None

@@ -44,6 +44,11 @@ app.conf.beat_schedule = {
         "task": "payments.tasks.reconcile_all_stores",
         "schedule": crontab(minute="*/10"),
     },
+    # Cells (tenants/cells.py): outbox rows and half-created stores a crash left behind.
+    "cells-reconcile": {
+        "task": "tenants.tasks.cells_reconcile",
+        "schedule": crontab(minute="*"),
+    },
     "retry-failed-events": {
         "task": "payments.webhooks.retry_failed_events",
         "schedule": crontab(minute="*"),

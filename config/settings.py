@@ -151,7 +151,33 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str(
     "DJANGO_TEST_DATABASE_NAME", default="test_product_purchase"
 )
-DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
+# Store databases ("cells", tenants/cells.py): the control database above is the cell named
+# "default"; STORE_CELLS adds others as `name=postgres://…` (space or comma separated), each
+# the alias `cell_<name>`. Unset: one database, as before. STORE_CELL_CAP stores per cell
+# (STORE_CELL_CAPS="default=500,b=3000" per cell; 0 takes no new stores), deploy/README.md.
+STORE_CELLS: dict[str, str] = {}
+for _item in env.str("STORE_CELLS", default="").replace(",", " ").split():
+    _name, _, _url = _item.partition("=")
+    _name = _name.strip().lower()
+    if not _name.isidentifier() or _name == "default" or not _url:
+        raise ImproperlyConfigured(
+            f"STORE_CELLS: {_item!r} is not name=postgres://… (a name of letters, digits "
+            "and _, not 'default')."
+        )
+    STORE_CELLS[_name] = _url
+    DATABASES[f"cell_{_name}"] = {
+        **environ.Env.db_url_config(_url),
+        "ENGINE": "django_tenants.postgresql_backend",
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"NAME": f"{DATABASES['default']['TEST']['NAME']}_cell_{_name}"},
+    }
+STORE_CELL_CAP = env.int("STORE_CELL_CAP", default=2000)
+STORE_CELL_CAPS = {k: int(v) for k, v in env.dict("STORE_CELL_CAPS", default={}).items()}
+# Every set_tenant on the control connection also switches the store's cell connection.
+EXTRA_SET_TENANT_METHOD_PATH = "tenants.cells.on_set_tenant"
+# django-tenants insists on its router being listed; CellRouter answers first, for every model.
+DATABASE_ROUTERS = ("tenants.cells.CellRouter", "django_tenants.routers.TenantSyncRouter")
 # Refuse a database reached through a pooler in transaction/statement mode: the schema is a
 # session-level search_path (tenants.pooling; deploy/README.md, "Connection pooling").
 DATABASE_POOLING_CHECK = env.bool("DJANGO_DATABASE_POOLING_CHECK", default=True)

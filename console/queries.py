@@ -36,7 +36,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Lower, TruncMonth
 from django.utils import timezone
-from django_tenants.utils import schema_context, schema_exists
+from django_tenants.utils import schema_exists
 
 from catalog.money import CURRENCIES, MoneyError, to_decimal_string
 from payments.csv_export import csv_writer, spreadsheet_safe
@@ -49,6 +49,7 @@ from payments.platform.models import (
     PaymentIncident,
     StripeEvent,
 )
+from tenants import cells
 from tenants.models import Store
 
 from .models import AuditEntry
@@ -283,9 +284,9 @@ def store_products_count(store: Store) -> int | None:
     """Read inside the store's own schema: the only cross-schema read in the console."""
     from catalog.models import Product
 
-    if not schema_exists(store.schema_name):
-        return None
-    with schema_context(store.schema_name):
+    if not schema_exists(store.schema_name, database=cells.alias(cells.cell_of(store))):
+        return None  # in no cell yet (being created)
+    with cells.in_store(store):
         return Product.objects.count()
 
 

@@ -10,7 +10,9 @@ Everything it starts lives under .run/ (git-ignored) and stops on Ctrl-C, or on 
 (what `stop` sends to the pid in .run/devstack.pid): a background `make run` gets no Ctrl-C.
 DEVSTACK_WEB_PORT is the port of the web server and of every URL the platform prints or
 redirects to (it becomes PLATFORM_PORT); DEVSTACK_STRIPE_PORT the stand-in's,
-DEVSTACK_PG_PORT the private PostgreSQL's.
+DEVSTACK_PG_PORT the private PostgreSQL's. `test` also starts a second private cluster, a
+second store database ("cell" b, tenants/cells.py) on DEVSTACK_PG_CELL_PORT (default
+DEVSTACK_PG_PORT + 10), for the tests that run stores in two cells.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RUN = Path(os.environ.get("DEVSTACK_RUN_DIR") or ROOT / ".run")
 PYTHON = sys.executable
 PG_PORT = int(os.environ.get("DEVSTACK_PG_PORT", "54329"))
+PG_CELL_PORT = int(os.environ.get("DEVSTACK_PG_CELL_PORT", str(PG_PORT + 10)))
 STANDIN_PORT = int(os.environ.get("DEVSTACK_STRIPE_PORT", "12111"))
 WEB_PORT = int(os.environ.get("DEVSTACK_WEB_PORT", "8000"))
 PID_FILE = RUN / "devstack.pid"
@@ -99,8 +102,9 @@ def _needs_restart_for_logical(datadir: Path, port: int) -> bool:
     return level != "logical"
 
 
-def postgres_start(datadir: Path) -> str:
-    """Start (or reuse) a private cluster in `datadir`; return its DATABASE_URL base."""
+def postgres_start(datadir: Path, port: int = PG_PORT) -> str:
+    """Start (or reuse) a private cluster in `datadir` on `port`; return its DATABASE_URL
+    base. Several clusters share the socket folder (each socket is named by its port)."""
     bindir = _pg_bindir()
     sockdir = datadir.parent / "pg-socket"  # socket and log: folders the server user owns
     sockdir.mkdir(parents=True, exist_ok=True)
@@ -130,13 +134,13 @@ def postgres_start(datadir: Path) -> str:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-    if port_open("127.0.0.1", PG_PORT) and _needs_restart_for_logical(datadir, PG_PORT):
-        say(f"Restarting PostgreSQL on :{PG_PORT} with wal_level=logical")
+    if port_open("127.0.0.1", port) and _needs_restart_for_logical(datadir, port):
+        say(f"Restarting PostgreSQL on :{port} with wal_level=logical")
         postgres_stop(datadir)
-    if not port_open("127.0.0.1", PG_PORT):
-        say(f"Starting PostgreSQL on 127.0.0.1:{PG_PORT}")
+    if not port_open("127.0.0.1", port):
+        say(f"Starting PostgreSQL on 127.0.0.1:{port}")
         options = (
-            f"-p {PG_PORT} -k {sockdir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            f"-p {port} -k {sockdir} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
             # Store moves between cells use logical replication (tenants.moves).
             f"{LOGICAL_REPLICATION}"
@@ -150,7 +154,7 @@ def postgres_start(datadir: Path) -> str:
                     "-o",
                     options,
                     "-l",
-                    str(sockdir / "postgres.log"),
+                    str(sockdir / ("postgres.log" if port == PG_PORT else f"postgres-{port}.log")),
                     "-w",
                     "start",
                 ]
@@ -158,7 +162,7 @@ def postgres_start(datadir: Path) -> str:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-    return f"postgres://postgres@127.0.0.1:{PG_PORT}"
+    return f"postgres://postgres@127.0.0.1:{port}"
 
 
 def postgres_stop(datadir: Path) -> None:
@@ -397,12 +401,12 @@ def cmd_stop(timeout: float = 60.0) -> int:
     pid = running_pid()
     if pid is None:
         PID_FILE.unlink(missing_ok=True)
-        datadir = RUN / "pg"
-        if (datadir / "postmaster.pid").exists():
-            # A `run` that was killed outright left its cluster behind.
-            say("No devstack run; stopping the private PostgreSQL it left running")
+        left = [d for d in (RUN / "pg", RUN / "pg-cell-b") if (d / "postmaster.pid").exists()]
+        for datadir in left:
+            # A `run` killed outright (or a `test`) left its cluster behind.
+            say(f"No devstack run; stopping the private PostgreSQL in {datadir.name}")
             postgres_stop(datadir)
-        else:
+        if not left:
             say("Nothing to stop")
         return 0
     say(f"Stopping the devstack run (pid {pid})")
@@ -488,9 +492,24 @@ def redis_url_for_tests() -> str:
     return ""
 
 
+def cell_env(env: dict[str, str]) -> Path | None:
+    """A second private cluster as the store database "b" (STORE_CELLS) for the two-cell
+    tests; returns its data folder (None when STORE_CELLS is given). Cell b takes no new
+    stores by itself (cap 0): only the tests that ask for it put stores there."""
+    if env.get("STORE_CELLS"):
+        return None
+    datadir = RUN / "pg-cell-b"
+    base = postgres_start(datadir, PG_CELL_PORT)
+    database_ensure(base, "product_purchase_b")
+    env["STORE_CELLS"] = f"b={base}/product_purchase_b"
+    env.setdefault("STORE_CELL_CAPS", "b=0")
+    return datadir
+
+
 def cmd_test(pytest_args: list[str]) -> int:
     RUN.mkdir(exist_ok=True)
     env, datadir = base_env()
+    cell_datadir = cell_env(env)
     env["DJANGO_TESTING"] = "1"
     env["TEST_REDIS_URL"] = redis_url_for_tests()
     env.pop("REDIS_URL", None)  # the suite decides per test where Redis is used
@@ -512,8 +531,10 @@ def cmd_test(pytest_args: list[str]) -> int:
         say("pytest")
         return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, env=env).returncode
     finally:
-        if datadir is not None and os.environ.get("CI"):
-            postgres_stop(datadir)
+        if os.environ.get("CI"):
+            for folder in (datadir, cell_datadir):
+                if folder is not None:
+                    postgres_stop(folder)
 
 
 def main() -> int:

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, send_mail
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -42,6 +42,7 @@ from payments.platform.services import (
     ledger_entry_record,
     ledger_status_set,
 )
+from tenants import cells
 from tenants.models import Store
 
 from . import stripe_client
@@ -262,7 +263,7 @@ def code_hold(
     call. A retried click (same attempt) finds its hold again.
     """
     email = email.strip().lower()
-    with transaction.atomic():
+    with cells.atomic():
         quote = discount_quote(product=product, code=code, lock=True)
         found = quote.code
         if found.once_per_email and not _EMAIL.match(email):
@@ -555,7 +556,7 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
         raise StoreSuspended(f"Session {session.id} was paid while the store was suspended.")
     product = record.product
     try:
-        with transaction.atomic():
+        with cells.atomic():
             purchase = _purchase_make(
                 store=store,
                 product=product,
@@ -682,7 +683,7 @@ def purchase_free(
     if not _EMAIL.match(email) or len(email) > 254:
         raise ValidationError("Enter the email address the download link should go to.")
     order_id = f"free_{attempt}"
-    with transaction.atomic():
+    with cells.atomic():
         quote = discount_quote(product=product, code=code, lock=True)
         if not quote.is_free:
             raise ValidationError("This code does not make the product free.")
@@ -952,7 +953,7 @@ def charge_state_record(
     """Record what Stripe said about a charge and apply it to the purchase if we have one."""
     if not payment_intent_id:
         return None
-    with transaction.atomic():
+    with cells.atomic():
         state, _ = ChargeState.objects.select_for_update().get_or_create(
             payment_intent_id=payment_intent_id
         )
@@ -1056,7 +1057,8 @@ def download_authorize(*, token: str, ip: str | None, user_agent: str) -> Downlo
     sql = _COUNT_AND_LOG.format(
         grants=DownloadGrant._meta.db_table, logs=DownloadLog._meta.db_table
     )
-    with connection.cursor() as cursor:
+    # The store's own connection: its schema may be in another cell (tenants.cells).
+    with connections[cells.current_alias()].cursor() as cursor:
         cursor.execute(sql, [grant.pk, timezone.now(), ip, user_agent[:300]])
         if cursor.fetchone() is None:
             return DownloadDecision(False, "limit", grant)

@@ -10,11 +10,11 @@ import hashlib
 import io
 
 from django.core.files.base import ContentFile
-from django.db import transaction
 from pypdf import PageObject, PdfReader, PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
 from catalog.storage import private_storage
+from tenants import cells
 
 from .models import Purchase, StampedCopy
 
@@ -73,7 +73,7 @@ def stamped_copy_make(*, purchase_id: int) -> str:
     # One name per purchase, written under the row lock: a run killed after writing and
     # before recording left its file at this very name, and is replaced, not orphaned.
     name = f"stamped/{purchase.uid}.pdf"
-    with transaction.atomic():
+    with cells.atomic():
         locked = StampedCopy.objects.select_for_update().get(pk=copy.pk)
         if locked.state == StampedCopy.State.READY and locked.file:
             return "ready"  # a concurrent run finished first; keep its copy

@@ -11,6 +11,7 @@ from django.http.request import split_domain_port, validate_host
 from django.urls import set_urlconf
 from django_tenants.middleware.main import TenantMainMiddleware
 
+from . import cells
 from .models import Store
 from .routing import store_for_host
 from .sessions import host_of, is_platform_host, session_accepted
@@ -92,7 +93,11 @@ class StoreMiddleware(TenantMainMiddleware):
             return store_not_found(request)
         store.domain_url = host
         request.tenant = store
-        if connection.schema_name == store.schema_name and connection.search_path_set_schemas:
+        if (
+            connection.schema_name == store.schema_name
+            and connection.search_path_set_schemas
+            and getattr(connection, "cell_alias", "default") == cells.alias(cells.cell_of(store))
+        ):
             # Same store as this connection's last request: its search_path is still set
             # (TENANT_LIMIT_SET_CALLS), so no `SET search_path` round trip at all.
             connection.tenant = store
@@ -129,8 +134,13 @@ class StoreStatusMiddleware:
             store is not None
             and not store.is_public
             and not store.is_active
-            and not request.path.startswith(_SUSPENDED_ALLOWED)
+            and (
+                store.status == Store.Status.PROVISIONING
+                or not request.path.startswith(_SUSPENDED_ALLOWED)
+            )
         ):
+            # A store still being created (tenants.services.store_provision) has no schema
+            # to show anything from yet, its dashboard included.
             return store_unavailable(request)
         return self.get_response(request)
 

@@ -32,6 +32,8 @@ class Store(TenantMixin):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         SUSPENDED = "suspended", "Suspended"
+        # Its row is written, its schema (in another cell) not yet: tenants.services.
+        PROVISIONING = "provisioning", "Being created"
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -43,6 +45,9 @@ class Store(TenantMixin):
     name = models.CharField(max_length=80)
     subdomain = models.CharField(max_length=40, unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # The store database ("cell") holding its schema; "default" is the control database
+    # itself (tenants.cells).
+    cell = models.CharField(max_length=40, default="default", db_index=True)
     suspended_reason = models.CharField(max_length=300, blank=True)
     # Set by payments (through tenants.services) when the connected account can charge.
     can_take_charges = models.BooleanField(default=False)
@@ -92,7 +97,13 @@ class Store(TenantMixin):
         # Replaying the recorded template DDL keeps sign-up fast; see provisioning.
         from .provisioning import schema_create
 
-        schema_create(self.schema_name, verbosity=verbosity)
+        schema_create(self.schema_name, verbosity=verbosity, cell=self.cell)
+
+    def _drop_schema(self, force_drop=False):
+        from .provisioning import schema_drop
+
+        if self.auto_drop_schema or force_drop:
+            schema_drop(self.schema_name, cell=self.cell)
 
     @property
     def host(self) -> str:
@@ -149,3 +160,18 @@ class SchemaBlueprint(models.Model):
 
     class Meta:
         get_latest_by = "pk"
+
+
+class CellOutbox(models.Model):
+    """A control-database write committed in a cell with the store change it belongs to.
+
+    In each cell's public schema (tenants.cells.CellRouter); applied to the control
+    database and deleted by tenants.cells.outbox_apply. Unused in the default cell.
+    """
+
+    kind = models.CharField(max_length=40)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]

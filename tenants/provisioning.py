@@ -14,10 +14,11 @@ import logging
 
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_exists
 
+from . import cells
 from .models import SchemaBlueprint
 from .schema_state import mark_sql, quote, statements_fingerprint
 
@@ -36,36 +37,52 @@ def blueprint_latest() -> SchemaBlueprint | None:
     return SchemaBlueprint.objects.order_by("-pk").first()
 
 
-def schema_create(schema_name: str, *, verbosity: int = 0) -> None:
-    """Create a store schema from the latest blueprint (or, without one, by migrating)."""
-    connection.set_schema_to_public()
-    if schema_exists(schema_name, case_sensitive=False):
+def schema_create(schema_name: str, *, verbosity: int = 0, cell: str = cells.DEFAULT) -> None:
+    """Create a store schema from the latest blueprint (or, without one, by migrating), in
+    the store's cell. In another cell the schema is built in one transaction of its own:
+    it exists whole or not at all (tenants.services.store_provision relies on it)."""
+    db = cells.alias(cell)
+    conn = connections[db]
+    conn.set_schema_to_public()
+    if schema_exists(schema_name, database=db, case_sensitive=False):
         raise ValueError(f"Schema {schema_name} already exists.")
     blueprint = blueprint_latest()
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE SCHEMA {_quote(schema_name)}")
-    if blueprint is None:
-        logger.warning("No schema blueprint yet: migrating %s from scratch", schema_name)
-        call_command(
-            "migrate_schemas",
-            tenant=True,
-            schema_name=schema_name,
-            interactive=False,
-            verbosity=verbosity,
-        )
-    else:
-        # Only the new schema on the path: every unqualified name lands in it.
-        connection.set_schema(schema_name, include_public=False)
-        try:
-            with connection.cursor() as cursor:
-                for statement in blueprint.statements:
-                    cursor.execute(statement)
-                # Its migrations marker, so deploys know it is at this blueprint's head
-                # without opening it (tenants.schema_state).
-                cursor.execute(mark_sql(schema_name))
-        finally:
-            connection.set_schema_to_public()
-    connection.set_schema_to_public()
+    if blueprint is None and db != connection.alias:
+        # Only the default cell migrates a store from scratch; a cell needs the blueprint
+        # migrate_platform records.
+        raise ValueError("No schema blueprint yet: run migrate_platform first.")
+    with transaction.atomic(using=db):
+        with conn.cursor() as cursor:
+            cursor.execute(f"CREATE SCHEMA {_quote(schema_name)}")
+        if blueprint is None:
+            logger.warning("No schema blueprint yet: migrating %s from scratch", schema_name)
+            call_command(
+                "migrate_schemas",
+                tenant=True,
+                schema_name=schema_name,
+                interactive=False,
+                verbosity=verbosity,
+            )
+        else:
+            # Only the new schema on the path: every unqualified name lands in it.
+            conn.set_schema(schema_name, include_public=False)
+            try:
+                with conn.cursor() as cursor:
+                    for statement in blueprint.statements:
+                        cursor.execute(statement)
+                    # Its migrations marker, so deploys know it is at this blueprint's head
+                    # without opening it (tenants.schema_state).
+                    cursor.execute(mark_sql(schema_name))
+            finally:
+                conn.set_schema_to_public()
+    conn.set_schema_to_public()
+
+
+def schema_drop(schema_name: str, *, cell: str = cells.DEFAULT) -> None:
+    """Drop a store schema in its cell (nothing when it is not there)."""
+    conn = connections[cells.alias(cell)]
+    with conn.cursor() as cursor:
+        cursor.execute(f"DROP SCHEMA IF EXISTS {_quote(schema_name)} CASCADE")
 
 
 def template_refresh(*, verbosity: int = 0) -> SchemaBlueprint:

@@ -46,6 +46,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.operations import RunPython, RunSQL, SeparateDatabaseAndState
 from django.test.utils import CaptureQueriesContext
 
+from . import cells
 from .models import SchemaBlueprint, Store
 from .schema_state import (
     fingerprint,
@@ -147,8 +148,12 @@ def migration_replayable(migration) -> str:
     return ""
 
 
-def _scratch_build(blueprint: SchemaBlueprint) -> str:
+def _scratch_build(blueprint: SchemaBlueprint, *, cell: str = cells.DEFAULT) -> str:
+    # Built in the control database whatever the cell (the SQL is the same); one per cell,
+    # since the cells migrate at the same time.
     scratch = settings.STORE_TEMPLATE_SCHEMA + SCRATCH_SUFFIX
+    if cell != cells.DEFAULT:
+        scratch += f"_{cell}"
     connection.set_schema_to_public()
     with connection.cursor() as cursor:
         cursor.execute(f"DROP SCHEMA IF EXISTS {quote(scratch)} CASCADE")
@@ -169,10 +174,12 @@ def _scratch_drop(scratch: str) -> None:
         cursor.execute(f"DROP SCHEMA IF EXISTS {quote(scratch)} CASCADE")
 
 
-def delta_record(*, blueprint: SchemaBlueprint, head: str) -> tuple[list[str] | None, str]:
+def delta_record(
+    *, blueprint: SchemaBlueprint, head: str, cell: str = cells.DEFAULT
+) -> tuple[list[str] | None, str]:
     """The SQL that takes a schema built from `blueprint` to the head, recorded from
     migrating a scratch copy once; (None, why) when replaying it would not be faithful."""
-    scratch = _scratch_build(blueprint)
+    scratch = _scratch_build(blueprint, cell=cell)
     try:
         connection.set_schema(scratch)
         executor = MigrationExecutor(connection)
@@ -204,14 +211,16 @@ def delta_record(*, blueprint: SchemaBlueprint, head: str) -> tuple[list[str] | 
         _scratch_drop(scratch)
 
 
-def _connect():
-    params = connection.get_connection_params()
+def _connect(db: str):
+    params = connections[db].get_connection_params()
     conn = psycopg2.connect(**params)
     conn.autocommit = False
     return conn
 
 
-def _bulk_worker(jobs: queue.Queue, deltas: dict[str, list[str]], outcome: dict, lock) -> None:
+def _bulk_worker(
+    jobs: queue.Queue, deltas: dict[str, list[str]], outcome: dict, lock, db: str
+) -> None:
     conn, used = None, 0
     while True:
         try:
@@ -222,7 +231,7 @@ def _bulk_worker(jobs: queue.Queue, deltas: dict[str, list[str]], outcome: dict,
             if conn is None or used >= RECYCLE_EVERY:
                 if conn is not None:
                     conn.close()
-                conn, used = _connect(), 0
+                conn, used = _connect(db), 0
             used += 1
             with conn.cursor() as cursor:
                 # One store at a time: a second deploy running at once waits, then skips it.
@@ -257,22 +266,31 @@ def _bulk_worker(jobs: queue.Queue, deltas: dict[str, list[str]], outcome: dict,
         conn.close()
 
 
-def _real_migrate(schema: str) -> tuple[str, str]:
+def _real_migrate(schema: str, db: str = "default") -> tuple[str, str]:
     """Django's own migrate for one store (a worker process); "" on success."""
     try:
         call_command(
-            "migrate_schemas", tenant=True, schema_name=schema, interactive=False, verbosity=0
+            "migrate_schemas",
+            tenant=True,
+            schema_name=schema,
+            database=db,
+            interactive=False,
+            verbosity=0,
         )
     except Exception as exc:
         return schema, f"{type(exc).__name__}: {exc}".splitlines()[0]
     return schema, ""
 
 
-def _real_migrate_child(schema: str) -> tuple[str, str]:
+def _real_migrate_child(schema: str, db: str = "default") -> tuple[str, str]:
     try:
-        return _real_migrate(schema)
+        return _real_migrate(schema, db)
     finally:
         connections.close_all()
+
+
+def _real_migrate_job(job: tuple[str, str]) -> tuple[str, str]:
+    return _real_migrate_child(*job)
 
 
 def _watch(started: float, total: int, count: Callable[[], tuple[int, int]], progress, every):
@@ -298,15 +316,19 @@ def stores_migrate(
     progress_every: float = 2.0,
     processes: bool = True,
     on_pass: Callable[[int], None] | None = None,
+    cell: str = cells.DEFAULT,
 ) -> Report:
-    """Bring every store schema (or only `schemas`) to the head of every app; see the module
-    docstring. The latest blueprint is refreshed first, so stores created during the run are
-    built at the new head; a second pass catches stores created from the old one meanwhile."""
+    """Bring every store schema (or only `schemas`) of one cell to the head of every app;
+    see the module docstring. The latest blueprint is refreshed first (by the default
+    cell's run), so stores created during the run are built at the new head; a second pass
+    catches stores created from the old one meanwhile."""
     connection.set_schema_to_public()
+    db = cells.alias(cell)
+    refreshes = db == cells.alias(cells.DEFAULT)
     nodes = head_migrations()
     head = fingerprint(nodes)
     report = Report(head=head)
-    markers = _markers(schemas, verify=verify, report=report)
+    markers = _markers(schemas, verify=verify, report=report, cell=cell)
     report.stores = len(markers) + len(report.failed)
     # A state with every migration on disk applied plus some this code does not know (a
     # rolled-back deploy) is at the head too, as Django's migrate sees it. One store of each
@@ -322,13 +344,16 @@ def stores_migrate(
             if fp not in covered:
                 states[fp].append(schema)
         for fp, members in states.items():
-            if fp and nodes <= rows_read(members[0]):
+            if fp and nodes <= rows_read(members[0], using=db):
                 covered.add(fp)
 
     classify(markers)
     report.at_head = sum(1 for fp in markers.values() if at_head(fp))
     latest = SchemaBlueprint.objects.order_by("-pk").first()
-    blueprint_current = latest is not None and _blueprint_fingerprint(latest) == head
+    # Only the default cell's run rebuilds the template; the others leave it to that one.
+    blueprint_current = not refreshes or (
+        latest is not None and _blueprint_fingerprint(latest) == head
+    )
     if report.at_head == len(markers) and blueprint_current:
         return report
 
@@ -352,7 +377,7 @@ def stores_migrate(
             if blueprint is None:
                 no_delta[fp] = "no blueprint was built at that state"
                 continue
-            statements, why = delta_record(blueprint=blueprint, head=head)
+            statements, why = delta_record(blueprint=blueprint, head=head, cell=cell)
             if statements is None:
                 no_delta[fp] = why
             else:
@@ -374,7 +399,7 @@ def stores_migrate(
         real_jobs = [s for fp, members in groups.items() if fp not in deltas for s in members]
         done_before = report.bulk + report.real
         outcome = _run_pass(
-            bulk_jobs, real_jobs, deltas, workers, processes, progress, progress_every, started
+            bulk_jobs, real_jobs, deltas, workers, processes, progress, progress_every, started, db
         )
         report.bulk += len(outcome["done"])
         report.real += len(outcome["real_done"])
@@ -389,7 +414,7 @@ def stores_migrate(
                 )
             )
         # Stores created meanwhile from the old blueprint, and any a concurrent run moved.
-        markers = _markers(schemas, verify=False, report=report)
+        markers = _markers(schemas, verify=False, report=report, cell=cell)
         classify(markers)
     for schema in attempted:
         if schema in markers and not at_head(markers[schema]) and schema not in report.failed:
@@ -398,24 +423,30 @@ def stores_migrate(
     return report
 
 
-def _markers(schemas: list[str] | None, *, verify: bool, report: Report) -> dict:
-    stores = Store.objects.stores()
+def _markers(
+    schemas: list[str] | None, *, verify: bool, report: Report, cell: str = cells.DEFAULT
+) -> dict:
+    # A store still being created has no schema yet: it is built at the head.
+    stores = Store.objects.stores().filter(cell=cell).exclude(status=Store.Status.PROVISIONING)
     if schemas is not None:
         stores = stores.filter(schema_name__in=schemas)
     names = list(stores.values_list("schema_name", flat=True))
-    markers = markers_read(names)
+    db = cells.alias(cell)
+    markers = markers_read(names, using=db)
     for name in names:
         if name not in markers:
             report.failed[name] = "schema does not exist"
     unmarked = [s for s, fp in markers.items() if fp is None or verify]
     if unmarked:
         # Stores from before markers (or --verify): read their rows once, in batches.
-        schemas_mark(unmarked)
-        markers.update(rows_fingerprints(unmarked))
+        schemas_mark(unmarked, using=db)
+        markers.update(rows_fingerprints(unmarked, using=db))
     return markers
 
 
-def _run_pass(bulk_jobs, real_jobs, deltas, workers, processes, progress, every, started):
+def _run_pass(
+    bulk_jobs, real_jobs, deltas, workers, processes, progress, every, started, db="default"
+):
     outcome: dict = {"done": [], "real_done": [], "failed": {}, "skipped": []}
     lock = threading.Lock()
     total = len(bulk_jobs) + len(real_jobs)
@@ -430,7 +461,9 @@ def _run_pass(bulk_jobs, real_jobs, deltas, workers, processes, progress, every,
         for job in bulk_jobs:
             jobs.put(job)
         threads = [
-            threading.Thread(target=_bulk_worker, args=(jobs, deltas, outcome, lock), daemon=True)
+            threading.Thread(
+                target=_bulk_worker, args=(jobs, deltas, outcome, lock, db), daemon=True
+            )
             for _ in range(max(1, workers))
         ]
         for thread in threads:
@@ -444,12 +477,13 @@ def _run_pass(bulk_jobs, real_jobs, deltas, workers, processes, progress, every,
             connections.close_all()  # children must not share the parent's sockets
             context = multiprocessing.get_context("fork")
             with context.Pool(processes=workers, maxtasksperchild=RECYCLE_EVERY) as pool:
-                for schema, error in pool.imap_unordered(_real_migrate_child, real_jobs):
+                jobs_for = [(schema, db) for schema in real_jobs]
+                for schema, error in pool.imap_unordered(_real_migrate_job, jobs_for):
                     _record_real(outcome, lock, schema, error)
                     tick()
         else:
             for job in real_jobs:
-                schema, error = _real_migrate(job)
+                schema, error = _real_migrate(job, db)
                 _record_real(outcome, lock, schema, error)
                 tick()
     return outcome
@@ -477,3 +511,60 @@ def _blueprint_for(fp: str) -> SchemaBlueprint | None:
         if _blueprint_fingerprint(blueprint) == fp:
             return blueprint
     return None
+
+
+def cells_migrate(
+    *,
+    workers: int = 4,
+    verify: bool = False,
+    progress: Callable[[str, Progress], None] | None = None,
+    progress_every: float = 2.0,
+) -> dict[str, Report]:
+    """`stores_migrate` for every cell at once: {cell: report}.
+
+    First each cell's public schema (the outbox table, tenants.cells) is migrated; then
+    one thread per cell migrates its stores, with its own connections (Django's are per
+    thread). One cell: what `stores_migrate` alone does, in this thread. With several, a
+    cell's stores that need Django's own migrate take it in the thread (no fork from a
+    threaded process); the bulk path has its own pool of connections per cell either way.
+    """
+    names = list(cells.cells())
+    for cell in names:
+        db = cells.alias(cell)
+        if db != cells.alias(cells.DEFAULT):
+            call_command(
+                "migrate_schemas", shared=True, database=db, interactive=False, verbosity=0
+            )
+
+    def one(cell: str, processes: bool) -> Report:
+        report_progress = (lambda p: progress(cell, p)) if progress else None
+        return stores_migrate(
+            workers=workers,
+            verify=verify,
+            progress=report_progress,
+            progress_every=progress_every,
+            processes=processes,
+            cell=cell,
+        )
+
+    if len(names) == 1:
+        return {names[0]: one(names[0], True)}
+    reports: dict[str, Report] = {}
+    errors: dict[str, BaseException] = {}
+
+    def run(cell: str) -> None:
+        try:
+            reports[cell] = one(cell, False)
+        except BaseException as exc:  # reported below, with the cell's name
+            errors[cell] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(cell,), name=f"cell-{cell}") for cell in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for cell, exc in errors.items():
+        reports[cell] = Report(head="", failed={f"<cell {cell}>": f"{type(exc).__name__}: {exc}"})
+    return {cell: reports[cell] for cell in names}

@@ -23,7 +23,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.loader import MigrationLoader
 
 MARKER = "migrations:"
@@ -55,8 +55,8 @@ def head_fingerprint() -> str:
     return fingerprint(head_migrations())
 
 
-def rows_read(schema_name: str) -> set[str]:
-    with connection.cursor() as cursor:
+def rows_read(schema_name: str, *, using: str = DEFAULT_DB_ALIAS) -> set[str]:
+    with connections[using].cursor() as cursor:
         cursor.execute(
             f"SELECT app || '.' || name FROM {quote(schema_name)}.django_migrations"  # noqa: S608
         )
@@ -78,14 +78,16 @@ def mark_sql(schema_name: str) -> str:
     )
 
 
-def schema_mark(schema_name: str) -> None:
-    with connection.cursor() as cursor:
+def schema_mark(schema_name: str, *, using: str = DEFAULT_DB_ALIAS) -> None:
+    with connections[using].cursor() as cursor:
         cursor.execute(mark_sql(schema_name))
 
 
-def markers_read(schema_names: list[str]) -> dict[str, str | None]:
+def markers_read(
+    schema_names: list[str], *, using: str = DEFAULT_DB_ALIAS
+) -> dict[str, str | None]:
     """schema → fingerprint in its marker (None: no marker). Missing schemas are left out."""
-    with connection.cursor() as cursor:
+    with connections[using].cursor() as cursor:
         cursor.execute(
             "SELECT n.nspname, d.description FROM pg_namespace n "
             "LEFT JOIN pg_description d ON d.objoid = n.oid "
@@ -102,23 +104,23 @@ def markers_read(schema_names: list[str]) -> dict[str, str | None]:
     }
 
 
-def rows_fingerprints(schema_names: list[str]) -> dict[str, str]:
+def rows_fingerprints(schema_names: list[str], *, using: str = DEFAULT_DB_ALIAS) -> dict[str, str]:
     """schema → fingerprint of its actual `django_migrations` rows, read in batches."""
     found: dict[str, str] = {}
     for start in range(0, len(schema_names), ROWS_BATCH):
         batch = schema_names[start : start + ROWS_BATCH]
         sql = " UNION ALL ".join(f"SELECT '{s}', ({_rows_sql(s)})" for s in batch)
-        with connection.cursor() as cursor:
+        with connections[using].cursor() as cursor:
             cursor.execute(sql)
             found.update(cursor.fetchall())
     return found
 
 
-def schemas_mark(schema_names: list[str]) -> None:
+def schemas_mark(schema_names: list[str], *, using: str = DEFAULT_DB_ALIAS) -> None:
     """Write the markers of many schemas from their rows (a batch of statements per trip)."""
     for start in range(0, len(schema_names), ROWS_BATCH):
         batch = schema_names[start : start + ROWS_BATCH]
-        with connection.cursor() as cursor:
+        with connections[using].cursor() as cursor:
             cursor.execute(";\n".join(mark_sql(s) for s in batch))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from collections.abc import Callable
@@ -17,29 +18,41 @@ from .models import Domain, Store, new_schema_name
 from .routing import hosts_forget
 from .validators import validate_subdomain
 
+logger = logging.getLogger(__name__)
+
 
 def subdomain_available(subdomain: str) -> bool:
     return not Store.objects.filter(subdomain__iexact=subdomain).exists()
 
 
-def store_create(*, owner: Any, name: str, subdomain: str) -> Store:
-    """Create a store: its row, its schema (cloned from the template) and its domain.
+def store_create(*, owner: Any, name: str, subdomain: str, cell: str | None = None) -> Store:
+    """Create a store: its row, its schema (built from the template) and its domain, in the
+    cell with the most room (tenants.cells.cell_choose) unless `cell` names one.
 
-    All three happen in one transaction (PostgreSQL DDL is transactional), so a failure
-    anywhere leaves no schema without a store, no store without a schema, and no domain
-    pointing nowhere.
+    In the default cell (the control database) all three happen in one transaction
+    (PostgreSQL DDL is transactional), so a failure anywhere leaves no schema without a
+    store, no store without a schema, and no domain pointing nowhere. In another cell they
+    span two databases: `store_provision` says how that stays exactly-once.
     """
+    from . import cells
+
     subdomain = validate_subdomain(subdomain)
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Give your store a name."})
     if not subdomain_available(subdomain):
         raise ValidationError({"subdomain": f"“{subdomain}” is already taken."})
+    cell = cell or cells.cell_choose()
+    cells.alias(cell)  # a cell that is not configured fails here, before any write
+    elsewhere = cells.alias(cell) != cells.alias(cells.DEFAULT)
     connection.set_schema_to_public()
     try:
         with transaction.atomic():
-            store = Store(owner=owner, name=name[:80], subdomain=subdomain)
+            store = Store(owner=owner, name=name[:80], subdomain=subdomain, cell=cell)
             store.schema_name = new_schema_name()
+            if elsewhere:
+                store.status = Store.Status.PROVISIONING
+                store.auto_create_schema = False  # store_provision builds it, in its cell
             store.save(verbosity=0)
             Domain.objects.create(
                 domain=f"{subdomain}.{settings.PLATFORM_DOMAIN}", tenant=store, is_primary=True
@@ -47,7 +60,75 @@ def store_create(*, owner: Any, name: str, subdomain: str) -> Store:
     except IntegrityError as exc:
         # Two sign-ups racing for one name: the unique constraints decide.
         raise ValidationError({"subdomain": f"“{subdomain}” is already taken."}) from exc
+    if elsewhere:
+        try:
+            store = store_provision(store_id=store.pk)
+        except Exception:
+            # The row is kept, "provisioning": the reconciler finishes it (tenants.tasks).
+            logger.exception("Store %s: schema not built in cell %s yet", subdomain, cell)
     return store
+
+
+def _provision_crash_point(store: Store) -> None:
+    """Tests replace it to crash between the schema's commit and the row's flip."""
+
+
+def store_provision(*, store_id: int) -> Store:
+    """Finish a store whose row is committed in state "provisioning": build its schema in
+    its cell, then flip the row to active. Safe to run again at any point, from sign-up or
+    the reconciler (`stores_provision_pending`):
+
+    1. the row (control database) commits first, as "provisioning": the storefront shows
+       "unavailable", nothing can sell;
+    2. the schema is built in one cell transaction (all of it or none), under an advisory
+       lock in the cell, skipped when a schema of that name already exists (built whole
+       by an earlier run that crashed before step 3);
+    3. the row flips to active.
+    A crash after 1 leaves a provisioning row the reconciler finishes; after 2, a whole
+    schema and a provisioning row, which the reconciler flips. Never two schemas, never a
+    store without one once it is active.
+    """
+    from django.db import connections
+    from django_tenants.utils import schema_exists
+
+    from . import cells
+    from .provisioning import schema_create
+
+    store = Store.objects.get(pk=store_id)
+    if store.status != Store.Status.PROVISIONING:
+        return store
+    db = cells.alias(store.cell)
+    with transaction.atomic(using=db):
+        with connections[db].cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"provision:{store.schema_name}"]
+            )
+        if not schema_exists(store.schema_name, database=db):
+            schema_create(store.schema_name, cell=store.cell)
+    _provision_crash_point(store)
+    with transaction.atomic():
+        Store.objects.filter(pk=store.pk, status=Store.Status.PROVISIONING).update(
+            status=Store.Status.ACTIVE
+        )
+    hosts_forget([store.host])
+    store.refresh_from_db()
+    return store
+
+
+def stores_provision_pending(*, older_than_seconds: int = 60) -> list[str]:
+    """The reconciler: finish every store left "provisioning" (a crash mid-sign-up)."""
+    from datetime import timedelta
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    finished = []
+    pending = Store.objects.filter(status=Store.Status.PROVISIONING, created_at__lte=cutoff)
+    for store_id, subdomain in pending.values_list("pk", "subdomain"):
+        try:
+            store_provision(store_id=store_id)
+            finished.append(subdomain)
+        except Exception:
+            logger.exception("Store %s: provisioning not finished", subdomain)
+    return finished
 
 
 def store_suspend(*, store: Store, reason: str) -> Store:

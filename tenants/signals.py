@@ -5,6 +5,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django_tenants.signals import schema_migrated
 
+from . import cells
 from .models import Domain, Store
 from .pagecache import store_pages_forget
 from .routing import hosts_forget
@@ -33,4 +34,5 @@ def schema_migrations_changed(sender, schema_name: str, **kwargs) -> None:
     # Every django-tenants run over a store schema (any executor, forwards or backwards)
     # rewrites its migrations marker from its rows: deploys read markers, not schemas.
     if schema_name != settings.PUBLIC_SCHEMA_NAME:
-        schema_mark(schema_name)
+        # In the store's cell (a migration run names no database: its row does).
+        schema_mark(schema_name, using=cells.alias(cells.schema_cell(schema_name)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from allauth.account.models import EmailAddress
 from django.core.cache import cache, caches
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client
 
 from tenants.models import Store
@@ -28,17 +28,19 @@ def django_db_setup(django_test_environment, django_db_blocker, django_db_modify
     from django.test.utils import setup_databases, teardown_databases
 
     with django_db_blocker.unblock():
-        config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+        # Every cell too (STORE_CELLS: devtools.devstack starts a second cluster for it).
+        config = setup_databases(verbosity=0, interactive=False, aliases=set(connections))
         # New stores are built from the template's recorded DDL, as in production.
         template_refresh()
     yield
     with django_db_blocker.unblock():
         # Servers started by end-to-end tests may still be closing their connections.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+        for alias in connections:
+            with connections[alias].cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
         teardown_databases(config, verbosity=0)
 
 

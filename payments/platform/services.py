@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.utils import timezone
 
 from payments.stripe_client import Account
+from tenants import cells
 from tenants.models import Store
 from tenants.services import store_set_charges
 
@@ -152,30 +153,65 @@ def ledger_entry_record(
     created_at: datetime,
     discount_code: str = "",
     discount: int = 0,
-) -> FeeLedgerEntry:
-    """The ledger row of one sale (callers write it in the purchase's transaction)."""
-    return FeeLedgerEntry.objects.create(
-        store_id=store_id,
-        checkout_session_id=checkout_session_id,
-        payment_intent_id=payment_intent_id,
-        purchase_uid=purchase_uid,
-        product_title=product_title[:140],
-        amount=amount,
-        platform_fee=platform_fee,
-        currency=currency,
-        fee_percent=fee_percent,
-        fee_fixed=fee_fixed,
-        status=status,
-        created_at=created_at,
-        discount_code=discount_code,
-        discount=discount,
+) -> None:
+    """The ledger row of one sale (callers write it in the purchase's transaction).
+
+    The ledger is in the control database; a store in another cell writes it through the
+    cell's outbox (tenants.cells): in the purchase's cell transaction, applied once by key.
+    """
+    cells.outbox_write(
+        LEDGER_ENTRY,
+        {
+            "store_id": store_id,
+            "checkout_session_id": checkout_session_id,
+            "payment_intent_id": payment_intent_id or "",
+            "purchase_uid": str(purchase_uid),
+            "product_title": product_title[:140],
+            "amount": amount,
+            "platform_fee": platform_fee,
+            "currency": currency,
+            "fee_percent": str(fee_percent),
+            "fee_fixed": fee_fixed,
+            "status": status,
+            "created_at": created_at.isoformat(),
+            "discount_code": discount_code,
+            "discount": discount,
+        },
     )
+
+
+def _ledger_entry_apply(payload: dict) -> None:
+    """Idempotent by the Checkout Session id: a second apply finds the row and adds none."""
+    fields = dict(payload)
+    session_id = fields.pop("checkout_session_id")
+    fields["purchase_uid"] = uuid.UUID(fields["purchase_uid"])
+    fields["fee_percent"] = Decimal(fields["fee_percent"])
+    fields["created_at"] = datetime.fromisoformat(fields["created_at"])
+    try:
+        with transaction.atomic(using=DEFAULT_DB_ALIAS):
+            FeeLedgerEntry.objects.get_or_create(checkout_session_id=session_id, defaults=fields)
+    except IntegrityError:
+        # Written at the same instant by another applier: that row is the one.
+        if not FeeLedgerEntry.objects.filter(checkout_session_id=session_id).exists():
+            raise
 
 
 def ledger_status_set(*, checkout_session_id: str, status: str) -> None:
-    FeeLedgerEntry.objects.filter(checkout_session_id=checkout_session_id).update(
-        status=status, updated_at=timezone.now()
+    cells.outbox_write(
+        LEDGER_STATUS, {"checkout_session_id": checkout_session_id, "status": status}
     )
+
+
+def _ledger_status_apply(payload: dict) -> None:
+    FeeLedgerEntry.objects.filter(checkout_session_id=payload["checkout_session_id"]).update(
+        status=payload["status"], updated_at=timezone.now()
+    )
+
+
+LEDGER_ENTRY = "ledger.entry"
+LEDGER_STATUS = "ledger.status"
+cells.register_outbox_handler(LEDGER_ENTRY, _ledger_entry_apply)
+cells.register_outbox_handler(LEDGER_STATUS, _ledger_status_apply)
 
 
 # --- Payments the platform did not deliver ------------------------------------------------

@@ -286,7 +286,9 @@ def test_a_crash_half_way_leaves_each_store_migrated_or_not_and_the_next_run_fin
     start = next(iter(deltas))
     budget = {"commits": 3}
     real_connect = schema_migrations._connect
-    monkeypatch.setattr(schema_migrations, "_connect", lambda: _CrashAfter(real_connect(), budget))
+    monkeypatch.setattr(
+        schema_migrations, "_connect", lambda db: _CrashAfter(real_connect(db), budget)
+    )
     jobs = [(s, start) for s in _schemas(stores)]
     # One worker, dying at its fourth store: the run stops there.
     schema_migrations._run_pass(jobs, [], deltas, 1, False, None, 1.0, 0.0)

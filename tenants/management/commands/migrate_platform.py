@@ -5,9 +5,10 @@ import time
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from tenants import cells
 from tenants.models import Store
 from tenants.provisioning import template_refresh
-from tenants.schema_migrations import stores_migrate
+from tenants.schema_migrations import Report, cells_migrate
 
 
 class Command(BaseCommand):
@@ -55,30 +56,36 @@ class Command(BaseCommand):
             self.stdout.write(f"Platform migrated in {time.monotonic() - started:.2f}s")
             return
 
-        def progress(p) -> None:
+        def progress(cell, p) -> None:
             if verbosity >= 1:
-                self.stdout.write(f"  {p}")
+                self.stdout.write(f"  [{cell}] {p}" if several else f"  {p}")
 
-        report = stores_migrate(workers=workers, verify=verify, progress=progress)
+        several = len(cells.cells()) > 1
+        reports = cells_migrate(workers=workers, verify=verify, progress=progress)
+        failed: dict[str, str] = {}
+        for cell, report in reports.items():
+            self._report(cell if several else "", report)
+            failed.update(report.failed)
+        self.stdout.write(f"Platform migrated in {time.monotonic() - started:.2f}s")
+        if failed:
+            subdomains = dict(
+                Store.objects.filter(schema_name__in=failed).values_list("schema_name", "subdomain")
+            )
+            for schema, error in sorted(failed.items()):
+                self.stderr.write(f"  FAILED {subdomains.get(schema, '?')} ({schema}): {error}")
+            raise CommandError(
+                f"{len(failed)} stores could not be migrated (listed above); the others "
+                "are at the head. Fix them and run migrate_platform again."
+            )
+
+    def _report(self, cell: str, report: Report) -> None:
         for note in report.notes:
             self.stdout.write(f"  {note}")
         migrated = report.bulk + report.real
         self.stdout.write(
-            f"Platform migrated in {time.monotonic() - started:.2f}s: {report.stores} stores, "
+            (f"Cell {cell}: " if cell else "Stores: ") + f"{report.stores} stores, "
             f"{report.at_head} already at the head, {migrated} migrated "
             f"({report.bulk} from the recorded delta, {report.real} by Django's migrate), "
             f"{len(report.failed)} failed"
             + ("; template rebuilt" if report.blueprint_refreshed else "")
         )
-        if report.failed:
-            subdomains = dict(
-                Store.objects.filter(schema_name__in=report.failed).values_list(
-                    "schema_name", "subdomain"
-                )
-            )
-            for schema, error in sorted(report.failed.items()):
-                self.stderr.write(f"  FAILED {subdomains.get(schema, '?')} ({schema}): {error}")
-            raise CommandError(
-                f"{len(report.failed)} stores could not be migrated (listed above); the others "
-                "are at the head. Fix them and run migrate_platform again."
-            )
