@@ -5,7 +5,7 @@ from importlib import import_module
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.db import connection
+from django.db import connection, connections
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
 from django.urls import set_urlconf
@@ -93,10 +93,13 @@ class StoreMiddleware(TenantMainMiddleware):
             return store_not_found(request)
         store.domain_url = host
         request.tenant = store
+        target = cells.alias(cells.cell_of(store))
         if (
             connection.schema_name == store.schema_name
             and connection.search_path_set_schemas
-            and getattr(connection, "cell_alias", "default") == cells.alias(cells.cell_of(store))
+            and getattr(connection, "cell_alias", "default") == target
+            # A store in another cell: its cell's connection still in its schema too.
+            and (target == connection.alias or connections[target].schema_name == store.schema_name)
         ):
             # Same store as this connection's last request: its search_path is still set
             # (TENANT_LIMIT_SET_CALLS), so no `SET search_path` round trip at all.

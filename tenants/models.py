@@ -96,6 +96,14 @@ class Store(TenantMixin):
     def is_public(self) -> bool:
         return self.schema_name == settings.PUBLIC_SCHEMA_NAME
 
+    def save(self, *args, **kwargs):
+        if self.cell and self.cell != "default":
+            # TenantMixin.save looks for the schema in the control database only (and would
+            # build it there): a store in another cell gets its schema from
+            # tenants.services.store_provision, in its cell.
+            self.auto_create_schema = False
+        super().save(*args, **kwargs)
+
     def create_schema(self, check_if_exists=False, sync_schema=True, verbosity=1):
         # Replaying the recorded template DDL keeps sign-up fast; see provisioning.
         from .provisioning import schema_create

@@ -51,8 +51,7 @@ def store_create(*, owner: Any, name: str, subdomain: str, cell: str | None = No
             store = Store(owner=owner, name=name[:80], subdomain=subdomain, cell=cell)
             store.schema_name = new_schema_name()
             if elsewhere:
-                store.status = Store.Status.PROVISIONING
-                store.auto_create_schema = False  # store_provision builds it, in its cell
+                store.status = Store.Status.PROVISIONING  # store_provision builds it
             store.save(verbosity=0)
             Domain.objects.create(
                 domain=f"{subdomain}.{settings.PLATFORM_DOMAIN}", tenant=store, is_primary=True
