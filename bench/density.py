@@ -230,8 +230,10 @@ def main() -> None:
     print(f"== building {bulk} more stores")
     seconds = stores_bulk_create(bulk, 4, extra_sql=product_sql, progress_every=30)
     print(f"{bulk} stores built in {seconds:.0f} s")
+    vacuum_started = time.monotonic()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
+        print(f"VACUUM ANALYZE of the whole database: {time.monotonic() - vacuum_started:.0f} s")
         cursor.execute(
             "SELECT (SELECT count(*) FROM pg_class), (SELECT count(*) FROM pg_namespace), "
             "(SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n "
