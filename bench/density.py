@@ -154,6 +154,115 @@ def private_redis() -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
+FEW_DB = "bench_density_few"
+
+
+def compare_only(args) -> None:
+    """The storefront at N stores and at a handful, in alternating rounds of one run.
+
+    A full run leaves its database (N stores). Its public schema, template and the --few
+    stores made by sign-up's path are copied with pg_dump into a database of their own and
+    the other stores' rows deleted there: the same stores, the same rows, in a database of
+    --few stores. Two gunicorn servers (one per database) run side by side, and wrk
+    alternates between them round after round, so a busy machine weighs on both alike.
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg2
+
+    from tests.live import free_port
+
+    url = bench_database_url()
+    parts = urlsplit(url)
+    few_url = urlunsplit(parts._replace(path=f"/{FEW_DB}"))
+    conn = psycopg2.connect(url)
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT schema_name, subdomain FROM tenants_store WHERE subdomain LIKE 'few-%%'"
+        )
+        few = cur.fetchall()
+        cur.execute("SELECT count(*) FROM tenants_store WHERE schema_name <> 'public'")
+        stores = cur.fetchone()[0]
+        cur.execute(
+            "SELECT subdomain FROM tenants_store WHERE subdomain LIKE 'store-%%' ORDER BY random() "
+            "LIMIT %s",
+            [args.touch],
+        )
+        spread = [f"{r[0]}.localhost" for r in cur.fetchall()]
+    conn.close()
+    admin = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{FEW_DB}"')
+        cur.execute(f'CREATE DATABASE "{FEW_DB}"')
+    admin.close()
+    schemas = ["public", "store_template", *(s for s, _ in few)]
+    dump = subprocess.run(
+        ["pg_dump", "--no-owner", *(f"-n{s}" for s in schemas), url],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(
+        ["psql", "-q", "-v", "ON_ERROR_STOP=1", few_url],
+        input=dump,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    conn = psycopg2.connect(few_url)
+    with conn.cursor() as cur:
+        cur.execute(
+            "DELETE FROM tenants_domain WHERE tenant_id IN (SELECT id FROM tenants_store "
+            "WHERE subdomain LIKE 'store-%%')"
+        )
+        cur.execute("DELETE FROM tenants_store WHERE subdomain LIKE 'store-%%'")
+        cur.execute("SELECT count(*) FROM pg_class")
+        few_classes = cur.fetchone()[0]
+    conn.commit()
+    conn.close()
+    print(f"copy with {len(few)} stores: {few_classes} pg_class rows")
+    redis_dense, redis_few = private_redis(), private_redis()
+    few_hosts = [f"{sub}.localhost" for _, sub in few]
+    servers = {
+        "dense": (free_port(), production_like_env(REDIS_URL=redis_dense, DATABASE_URL=url)),
+        "few": (free_port(), production_like_env(REDIS_URL=redis_few, DATABASE_URL=few_url)),
+    }
+    cases = [
+        (f"{len(few)} stores of {len(few)}", "few", few_hosts),
+        (f"{len(few)} stores of {stores}", "dense", few_hosts),
+        (f"{len(spread)} stores of {stores}", "dense", spread),
+    ]
+    results: dict[str, list[dict]] = {label: [] for label, _, _ in cases}
+    with (
+        gunicorn("config.wsgi:application", servers["dense"][0], servers["dense"][1], workers=2),
+        gunicorn("config.wsgi:application", servers["few"][0], servers["few"][1], workers=2),
+    ):
+        for port, _ in servers.values():
+            ready(port, few_hosts[0], "/?live", timeout=300)
+            wrk_plan(port, few_hosts, "/?live", seconds=3, connections=4)
+        for rnd in range(args.compare_only):
+            for label, name, hosts in cases:
+                r = wrk_plan(
+                    servers[name][0],
+                    hosts,
+                    "/?live",
+                    seconds=args.seconds,
+                    connections=args.connections,
+                )
+                show(f"round {rnd + 1}: live storefront, {label}", r)
+                results[label].append(r)
+    base = results[cases[0][0]]
+    for label, rows in results.items():
+        p95 = sorted(r["p95"] for r in rows)[len(rows) // 2]
+        ratios = [r["p95"] / b["p95"] for r, b in zip(rows, base, strict=True)]
+        rps = [r["rps"] / b["rps"] for r, b in zip(rows, base, strict=True)]
+        print(
+            f"{label:<28} median p95 {p95:7.1f} ms; per round p95 ratio "
+            f"{', '.join(f'{x:.2f}' for x in ratios)}; req/s ratio {', '.join(f'{x:.2f}' for x in rps)}"
+        )
+    if any(r["non_2xx"] for rows in results.values() for r in rows):
+        raise SystemExit("non-2xx responses")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stores", type=int, default=5000)
@@ -161,7 +270,17 @@ def main() -> None:
     parser.add_argument("--touch", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--compare-only",
+        type=int,
+        metavar="ROUNDS",
+        help="reuse the database a full run left (N stores) and measure the storefront in "
+        "alternating rounds against a copy holding only its --few stores",
+    )
     args = parser.parse_args()
+    if args.compare_only:
+        compare_only(args)
+        return
     started = time.monotonic()
     url = bench_database_url()
     database_recreate(url)
