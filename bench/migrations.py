@@ -80,8 +80,11 @@ call_command("migrate_schemas", tenant=True, interactive=False, verbosity=0, exe
 """
 
 
-def stores_bulk_create(count: int, workers: int) -> float:
-    """Store rows, domains and schemas for `count` stores; returns seconds."""
+def stores_bulk_create(
+    count: int, workers: int, *, extra_sql: str = "", progress_every: float = 5
+) -> float:
+    """Store rows, domains and schemas for `count` stores; returns seconds. `extra_sql`
+    runs in each new schema after its DDL (bench.density fills the catalogs with it)."""
     import psycopg2
     from django.conf import settings
     from django.db import connection
@@ -123,7 +126,7 @@ def stores_bulk_create(count: int, workers: int) -> float:
                     break
                 cursor.execute(
                     f"CREATE SCHEMA {quote(schema)}; SET LOCAL search_path TO {quote(schema)};\n"
-                    f"{ddl};\n{mark_sql(schema)}"
+                    f"{ddl};\n{mark_sql(schema)}" + (f";\n{extra_sql}" if extra_sql else "")
                 )
                 conn.commit()
                 done[0] += 1
@@ -133,7 +136,7 @@ def stores_bulk_create(count: int, workers: int) -> float:
     for thread in threads:
         thread.start()
     while any(t.is_alive() for t in threads):
-        time.sleep(5)
+        time.sleep(progress_every)
         print(f"  {done[0]}/{count} store schemas built", flush=True)
     return time.monotonic() - started
 

@@ -178,6 +178,9 @@ STORE_CELL_CAPS = {k: int(v) for k, v in env.dict("STORE_CELL_CAPS", default={})
 EXTRA_SET_TENANT_METHOD_PATH = "tenants.cells.on_set_tenant"
 # django-tenants insists on its router being listed; CellRouter answers first, for every model.
 DATABASE_ROUTERS = ("tenants.cells.CellRouter", "django_tenants.routers.TenantSyncRouter")
+# Refuse a database reached through a pooler in transaction/statement mode: the schema is a
+# session-level search_path (tenants.pooling; deploy/README.md, "Connection pooling").
+DATABASE_POOLING_CHECK = env.bool("DJANGO_DATABASE_POOLING_CHECK", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, Celery ------------------------------------------------------------------------

@@ -75,6 +75,33 @@ def _as_pg_user(cmd: list[str]) -> list[str]:
     return cmd
 
 
+# A store moves between cells by logical replication: the publisher needs wal_level=logical
+# (a restart to change) and a slot and a WAL sender per move; the subscriber a worker per
+# subscription plus table-sync workers (SCALE-FACTS 4.7).
+LOGICAL_REPLICATION = (
+    "-c wal_level=logical -c max_replication_slots=20 -c max_wal_senders=20 "
+    "-c max_logical_replication_workers=8 -c max_worker_processes=16"
+)
+
+
+def _needs_restart_for_logical(datadir: Path, port: int) -> bool:
+    """True when the cluster on `port` is this checkout's own and runs without
+    wal_level=logical (started by an older devstack): restart it with the setting."""
+    if not (datadir / "postmaster.pid").exists():
+        return False  # someone else's server: leave it alone
+    try:
+        import psycopg2
+
+        conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
+        with conn.cursor() as cur:
+            cur.execute("SHOW wal_level")
+            level = cur.fetchone()[0]
+        conn.close()
+    except Exception:  # not ours to diagnose: start as before
+        return False
+    return level != "logical"
+
+
 def postgres_start(datadir: Path, port: int = PG_PORT) -> str:
     """Start (or reuse) a private cluster in `datadir` on `port`; return its DATABASE_URL
     base. Several clusters share the socket folder (each socket is named by its port)."""
@@ -107,11 +134,16 @@ def postgres_start(datadir: Path, port: int = PG_PORT) -> str:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+    if port_open("127.0.0.1", port) and _needs_restart_for_logical(datadir, port):
+        say(f"Restarting PostgreSQL on :{port} with wal_level=logical")
+        postgres_stop(datadir)
     if not port_open("127.0.0.1", port):
         say(f"Starting PostgreSQL on 127.0.0.1:{port}")
         options = (
             f"-p {port} -k {sockdir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
+            # Store moves between cells use logical replication (tenants.moves).
+            f"{LOGICAL_REPLICATION}"
         )
         subprocess.run(
             _as_pg_user(
@@ -397,6 +429,8 @@ SYSTEM_TOOLS = {
     "nginx": "nginx-light",
     "docker-compose": "docker-compose",
     "promtool": "prometheus",
+    # The pooling check drives a real PgBouncer in transaction mode (tests/tenants/test_pooling.py).
+    "pgbouncer": "pgbouncer",
 }
 
 

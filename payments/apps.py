@@ -15,5 +15,11 @@ class PaymentsConfig(AppConfig):
 
         register_product_stats(purchase_stats_by_product)
 
+        # Downloads served during a store's move are counted in its new cell (tenants.moves).
+        from tenants.moves import register_after_move
+
         # The webhook flow keeps its Celery tasks beside its view and handlers.
         from . import webhooks  # noqa: F401
+        from .services import downloads_deferred_apply
+
+        register_after_move(downloads_deferred_apply)

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, send_mail
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -30,7 +30,7 @@ from catalog.models import DiscountCode, Product
 from catalog.money import format_amount, minimum_charge
 from catalog.rendering import markdown_text
 from config import metrics
-from payments.platform.models import ConnectedAccount, PaymentIncident
+from payments.platform.models import ConnectedAccount, DeferredDownload, PaymentIncident
 from payments.platform.services import (
     connected_account_for,
     connected_account_forget,
@@ -1052,17 +1052,64 @@ def download_authorize(*, token: str, ip: str | None, user_agent: str) -> Downlo
         stamped is None or stamped.state != StampedCopy.State.READY
     ):
         return DownloadDecision(False, "preparing", grant)
+    if getattr(connection.tenant, "moving_to", ""):
+        # The store is in a move's read-only window (tenants.moves): serve the download,
+        # and count and log it in the store's new cell when the move ends.
+        return _download_deferred(grant, ip=ip, user_agent=user_agent)
     # One statement counts and logs: the UPDATE's row lock decides between concurrent
     # clicks (none can pass the limit), and the log row exists only if the count rose.
     sql = _COUNT_AND_LOG.format(
         grants=DownloadGrant._meta.db_table, logs=DownloadLog._meta.db_table
     )
     # The store's own connection: its schema may be in another cell (tenants.cells).
-    with connections[cells.current_alias()].cursor() as cursor:
-        cursor.execute(sql, [grant.pk, timezone.now(), ip, user_agent[:300]])
-        if cursor.fetchone() is None:
-            return DownloadDecision(False, "limit", grant)
+    try:
+        with connections[cells.current_alias()].cursor() as cursor:
+            cursor.execute(sql, [grant.pk, timezone.now(), ip, user_agent[:300]])
+            counted = cursor.fetchone() is not None
+    except DatabaseError as exc:
+        # The store row this request read predates its move's read-only window, and the
+        # source schema now refuses writes (tenants.moves): count it after the move.
+        if getattr(exc.__cause__, "pgcode", "") != "25006":
+            raise
+        return _download_deferred(grant, ip=ip, user_agent=user_agent)
+    if not counted:
+        return DownloadDecision(False, "limit", grant)
     return DownloadDecision(True, "ok", grant)
+
+
+def _download_deferred(
+    grant: DownloadGrant, *, ip: str | None, user_agent: str
+) -> DownloadDecision:
+    if grant.download_limit is not None and grant.download_count >= grant.download_limit:
+        return DownloadDecision(False, "limit", grant)
+    DeferredDownload.objects.create(
+        schema_name=connection.schema_name,
+        grant_id=grant.pk,
+        at=timezone.now(),
+        ip=ip,
+        user_agent=user_agent[:300],
+    )
+    return DownloadDecision(True, "ok", grant)
+
+
+def downloads_deferred_apply(store: Store) -> int:
+    """Count and log the downloads served during the store's move (DeferredDownload), in
+    its cell now; returns how many. Each row is deleted once its count committed (a crash
+    in between counts that one download again on the next run: never one lost)."""
+    applied = 0
+    sql = _COUNT_AND_LOG.format(
+        grants=DownloadGrant._meta.db_table, logs=DownloadLog._meta.db_table
+    )
+    rows = list(DeferredDownload.objects.filter(schema_name=store.schema_name))
+    if not rows:
+        return 0
+    with cells.in_store(store) as cell:
+        for row in rows:
+            with transaction.atomic(using=cell.alias), cell.cursor() as cursor:
+                cursor.execute(sql, [row.grant_id, row.at, row.ip, row.user_agent])
+            DeferredDownload.objects.filter(pk=row.pk).delete()
+            applied += 1
+    return applied
 
 
 def download_open(*, token: str, ip: str | None, user_agent: str) -> DownloadDecision:

@@ -15,7 +15,7 @@ from . import cells
 from .models import Store
 from .routing import store_for_host
 from .sessions import host_of, is_platform_host, session_accepted
-from .views import store_not_found, store_unavailable
+from .views import store_moving, store_not_found, store_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +145,14 @@ class StoreStatusMiddleware:
             # A store still being created (tenants.services.store_provision) has no schema
             # to show anything from yet, its dashboard included.
             return store_unavailable(request)
+        if (
+            store is not None
+            and getattr(store, "moving_to", "")
+            and request.method not in ("GET", "HEAD", "OPTIONS")
+        ):
+            # A move's read-only window (tenants.moves): a few seconds; reads and
+            # downloads go on, a write is asked to come back.
+            return store_moving(request)
         return self.get_response(request)
 
 

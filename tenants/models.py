@@ -48,6 +48,9 @@ class Store(TenantMixin):
     # The store database ("cell") holding its schema; "default" is the control database
     # itself (tenants.cells).
     cell = models.CharField(max_length=40, default="default", db_index=True)
+    # While a move to another cell is in its read-only window (tenants.moves): that cell's
+    # name. Buyers still read and download; writes wait until the move ends.
+    moving_to = models.CharField(max_length=40, blank=True)
     suspended_reason = models.CharField(max_length=300, blank=True)
     # Set by payments (through tenants.services) when the connected account can charge.
     can_take_charges = models.BooleanField(default=False)

@@ -16,3 +16,11 @@ def store_unavailable(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(body, status=503)
     response["Retry-After"] = "3600"
     return response
+
+
+def store_moving(request: HttpRequest) -> HttpResponse:
+    """A write during a store's move to another cell (tenants.moves): nothing was saved."""
+    body = render_to_string("tenants/moving.html", {"store": request.tenant}, request=None)
+    response = HttpResponse(body, status=503)
+    response["Retry-After"] = "30"
+    return response

@@ -143,3 +143,18 @@ class PaymentIncident(models.Model):
 
     def __str__(self) -> str:
         return f"{self.checkout_session_id} {self.kind}"
+
+
+class DeferredDownload(models.Model):
+    """A download served while its store was in a move's read-only window (tenants.moves):
+    counted and logged in the store's new cell once the move ends
+    (payments.services.downloads_deferred_apply). In the control database."""
+
+    schema_name = models.CharField(max_length=63, db_index=True)
+    grant_id = models.BigIntegerField()
+    at = models.DateTimeField()
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["pk"]

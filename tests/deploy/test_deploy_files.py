@@ -677,3 +677,17 @@ def test_gunicorn_counts_every_worker_in_one_multiprocess_directory():
     assert callable(settings["on_starting"]) and callable(settings["child_exit"])
     assert settings["logger_class"].__name__ == "ScrubbedLogger"
     assert "x-request-id" in settings["access_log_format"]
+
+
+def test_compose_pools_connections_in_session_mode_only():
+    """Stores' schemas are session-level search_paths: a transaction-mode pooler would
+    serve one store's queries in another's schema (tenants/pooling.py refuses it)."""
+    data = compose()
+    services = data["services"]
+    assert services["pgbouncer"]["environment"]["POOL_MODE"] == "session"
+    assert "@pgbouncer:5432/" in data["x-django-environment"]["DATABASE_URL"]
+    for name in ("django", "celeryworker"):
+        assert services[name]["depends_on"]["pgbouncer"]["condition"] == "service_healthy"
+    # The one-shot migration goes straight to the server; stores can move out of it.
+    assert "@postgres:5432/" in services["migrate"]["environment"]["DATABASE_URL"]
+    assert "wal_level=logical" in services["postgres"]["command"]
