@@ -180,7 +180,7 @@ def build_alice_world(store: Store, owner) -> AliceWorld:
         )
         product_cover_sizes_make(product_id=product.pk)  # its WebP copies, as the task does
         product.refresh_from_db()
-        sale = Purchase.objects.select_related("grant").get(pk=sale.pk)
+        sale = Purchase.objects.prefetch_related("grants").get(pk=sale.pk)
         download_token = download_token_for(sale, store=store)
         library_token = library_link_create(email=BOB)
         storage_key = f"tenants/{store.schema_name}/{product.file.name}"
