@@ -537,11 +537,9 @@ def product_file_move(*, product: Product, slot: FileSlot, offset: int) -> list[
     return slots
 
 
-def product_file_remove(*, product: Product, slot: FileSlot, has_sales: bool) -> None:
+def product_file_remove(*, product: Product, slot: FileSlot) -> None:
     """Remove a file nobody bought yet, with its versions. One that sold stays: its
-    buyers keep it (the PROTECT key from their grants is the backstop)."""
-    if has_sales:
-        raise ValidationError("Buyers have this file, so it cannot be removed.")
+    buyers keep it (payments' grants hold it with a PROTECT key)."""
     with transaction.atomic():
         locked = Product.objects.select_for_update().get(pk=product.pk)
         slot = FileSlot.objects.get(pk=slot.pk, product=locked)

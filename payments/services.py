@@ -1333,12 +1333,25 @@ def version_given(version_id: int) -> None:
 
 
 def version_deliver(*, store: Store, version_id: int) -> int:
-    """Give a version to the file's past buyers and queue their emails; returns how many
-    emails were queued. Idempotent: grants already on it (or a newer one) are left, and a
-    notice exists once per (version, email)."""
+    """Give a version to the file's past buyers and queue their emails in batches;
+    returns how many emails were queued."""
+    pending = version_give(version_id=version_id)
+    from . import tasks
+
+    for start in range(0, len(pending), NOTICE_BATCH):
+        tasks.send_update_notices.delay(pending[start : start + NOTICE_BATCH])
+    return len(pending)
+
+
+def version_give(*, version_id: int) -> list[int]:
+    """Move the file's past buyers' grants to this version (their downloads start again
+    from the limit; stamped copies are made again from it) and write one UpdateNotice
+    per buyer email. Returns the ids of the notices still to send. Idempotent: grants
+    already on it (or on a newer one) are left, a notice exists once per (version, email).
+    """
     version = ProductFile.objects.select_related("slot__product").get(pk=version_id)
     if version.slot is None or not version.given_to_past_buyers:
-        return 0
+        return []
     with transaction.atomic():
         older = DownloadGrant.objects.filter(slot=version.slot).filter(
             Q(version__isnull=True) | Q(version__created_at__lt=version.created_at)
@@ -1378,16 +1391,11 @@ def version_deliver(*, store: Store, version_id: int) -> int:
             ],
             ignore_conflicts=True,
         )
-    pending = list(
+    return list(
         UpdateNotice.objects.filter(version=version, sent_at__isnull=True, skipped="")
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    from . import tasks
-
-    for start in range(0, len(pending), NOTICE_BATCH):
-        tasks.send_update_notices.delay(pending[start : start + NOTICE_BATCH])
-    return len(pending)
 
 
 def optout_token(*, schema: str, email: str) -> str:
