@@ -46,7 +46,17 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
         request,
         "catalog/product.html",
         page_context(
-            request, {"product": product, "code": code, "quote": quote, "code_error": code_error}
+            request,
+            {
+                "product": product,
+                # What the buyer gets when the product has several files (one query).
+                "files": list(
+                    product.slots.filter(current__isnull=False).select_related("current")
+                ),
+                "code": code,
+                "quote": quote,
+                "code_error": code_error,
+            },
         ),
     )
 

@@ -15,6 +15,14 @@ class PaymentsConfig(AppConfig):
 
         register_product_stats(purchase_stats_by_product)
 
+        # A new version a seller gives to past buyers: payments moves grants, sends mail.
+        from catalog.hooks import register_version_given, register_version_notices
+
+        from .services import version_given, version_notice_counts
+
+        register_version_given(version_given)
+        register_version_notices(version_notice_counts)
+
         # Downloads served during a store's move are counted in its new cell (tenants.moves).
         from tenants.moves import register_after_move
 
