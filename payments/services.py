@@ -240,7 +240,9 @@ def _code_claims(code: DiscountCode, *, attempt: str, email: str) -> None:
         code=code, purchase__isnull=True, expires_at__gt=now
     ).exclude(attempt=attempt)
     if code.once_per_email and (
-        Purchase.objects.filter(code=code, buyer_email=email).exists()
+        Purchase.objects.filter(code=code, buyer_email=email)
+        .exclude(status=Purchase.Status.REFUNDED)
+        .exists()
         or open_holds.filter(email=email).exists()
     ):
         raise ValidationError("This code can be used once per buyer, and this email has.")
@@ -583,12 +585,27 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
                 ).first()
                 if state is not None:
                     _apply_charge_state(purchase, state)
+                    _refunds_sync_queue(purchase, schema=store.schema_name)
     except IntegrityError:
         # Someone else created it in the same instant: theirs is the one.
         metrics.purchase(outcome="existing")
         return Purchase.objects.get(checkout_session_id=session.id), False
     metrics.purchase(outcome="created")
     return purchase, True
+
+
+def _refunds_sync_queue(purchase: Purchase, *, schema: str) -> None:
+    """Stripe spoke of this payment before the purchase existed (a refund made in the
+    seller's Stripe Dashboard, say): record its refunds once the purchase is committed."""
+    payment_intent_id = purchase.payment_intent_id or ""
+
+    def queue() -> None:
+        from . import tasks
+
+        with schema_context(schema):
+            tasks.refunds_sync.delay(payment_intent_id)
+
+    transaction.on_commit(queue)
 
 
 def _purchase_make(
@@ -898,7 +915,12 @@ def purchase_confirm(*, store: Store, session_id: str) -> Purchase | None:
 def _set_status(purchase: Purchase, status: str, *, revoke_reason: str = "") -> None:
     """Set a purchase's status and its grant's lock; RESTORE lifts only dispute locks."""
     now = timezone.now()
+    was = purchase.status
     purchase.status = status
+    if purchase.code_id and (was == Purchase.Status.REFUNDED) != (
+        status == Purchase.Status.REFUNDED
+    ):
+        _code_use_refunded(purchase, refunded=status == Purchase.Status.REFUNDED)
     if status == Purchase.Status.REFUNDED and not purchase.refunded_at:
         purchase.refunded_at = now
         metrics.refund(outcome="recorded")
@@ -917,6 +939,20 @@ def _set_status(purchase: Purchase, status: str, *, revoke_reason: str = "") -> 
             revoked_at=None, revoked_reason=""
         )
     ledger_status_set(checkout_session_id=purchase.checkout_session_id, status=status)
+
+
+def _code_use_refunded(purchase: Purchase, *, refunded: bool) -> None:
+    """A fully refunded purchase gives its code use back (and a failed refund takes it
+    again, within the limit as at fulfilment; past it the order is honoured, logged)."""
+    codes = DiscountCode.objects.filter(pk=purchase.code_id)
+    if refunded:
+        codes.filter(uses__gt=0).update(uses=F("uses") - 1)
+    elif not codes.filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses"))).update(
+        uses=F("uses") + 1
+    ):
+        logger.warning(
+            "Code %s used past its limit by %s (honoured)", purchase.code_id, purchase.uid
+        )
 
 
 def _apply_charge_state(purchase: Purchase, state: ChargeState) -> None:
@@ -968,28 +1004,6 @@ def charge_state_record(
         )
         if purchase is not None:
             _apply_charge_state(purchase, state)
-    return purchase
-
-
-def purchase_refund(*, store: Store, purchase: Purchase, refund_application_fee: bool) -> Purchase:
-    """A full refund from the dashboard, on the store's own Stripe account."""
-    if purchase.status == Purchase.Status.REFUNDED:
-        raise ValidationError("This sale has already been refunded.")
-    if not purchase.payment_intent_id:
-        raise ValidationError("This sale has no Stripe payment to refund.")
-    account = connected_account_for(store)
-    if account is None:
-        raise ValidationError("This store has no connected Stripe account.")
-    stripe_client.refund_create(
-        account_id=account.stripe_account_id,
-        payment_intent_id=purchase.payment_intent_id,
-        refund_application_fee=refund_application_fee,
-        reason=f"Refunded from the dashboard ({purchase.uid})",
-    )
-    metrics.refund(outcome="requested")
-    # Stripe said yes: revoke now; the charge.refunded webhook will find it done.
-    charge_state_record(payment_intent_id=purchase.payment_intent_id, refunded=True)
-    purchase.refresh_from_db()
     return purchase
 
 

@@ -178,6 +178,15 @@ def ledger_status_set(*, checkout_session_id: str, status: str) -> None:
     )
 
 
+def ledger_refunds_set(
+    *, checkout_session_id: str, amount_refunded: int, fee_refunded: int
+) -> None:
+    """A purchase's refunds so far (totals, not increments: repeating it changes nothing)."""
+    FeeLedgerEntry.objects.filter(checkout_session_id=checkout_session_id).update(
+        amount_refunded=amount_refunded, fee_refunded=fee_refunded, updated_at=timezone.now()
+    )
+
+
 # --- Payments the platform did not deliver ------------------------------------------------
 
 
