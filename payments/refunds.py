@@ -33,23 +33,29 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from celery import shared_task
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
-from django.db.models import Sum
+from django.db import connection, transaction
+from django.db.models import F, Q, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from catalog.models import DiscountCode
 from catalog.money import CURRENCIES, format_amount
 from config import metrics
-from payments.platform.services import connected_account_for, ledger_refunds_set
+from payments.platform.services import (
+    connected_account_for,
+    ledger_refunds_set,
+    ledger_status_set,
+)
 from tenants.models import Store
 
 from . import stripe_client
 from .locks import claimed
-from .models import ChargeState, DownloadGrant, Purchase, PurchaseStatus, Refund
+from .models import ChargeState, DownloadGrant, Purchase, Refund
 
 logger = logging.getLogger(__name__)
 
@@ -227,8 +233,6 @@ def _refunds_record(
 ) -> Purchase:
     """Write what Stripe said, under the purchase's row lock; idempotent (totals, not
     increments), so any number of events and clicks end in the same rows."""
-    from .services import _set_status
-
     to_tell: list[int] = []
     with transaction.atomic():
         purchase = Purchase.objects.select_for_update().get(pk=purchase_id)
@@ -290,7 +294,7 @@ def _refunds_record(
         purchase.save(update_fields=["amount_refunded", "fee_refunded"])
         full = purchase.amount > 0 and total >= purchase.amount
         if full and purchase.status != Purchase.Status.REFUNDED:
-            _set_status(purchase, str(PurchaseStatus.REFUNDED), revoke_reason="refunded")
+            _refunded_in_full(purchase)
         elif not full and purchase.status == Purchase.Status.REFUNDED:
             _refund_undone(purchase)
         ledger_refunds_set(
@@ -304,28 +308,100 @@ def _refunds_record(
     return purchase
 
 
+def code_use_refunded(purchase: Purchase, *, refunded: bool) -> None:
+    """A fully refunded purchase gives its code use back (and a failed refund takes it
+    again, within the limit as at fulfilment; past it the order is honoured, logged).
+    Called whenever a purchase's status moves to or from "refunded"."""
+    codes = DiscountCode.objects.filter(pk=purchase.code_id)
+    if refunded:
+        codes.filter(uses__gt=0).update(uses=F("uses") - 1)
+    elif not codes.filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses"))).update(
+        uses=F("uses") + 1
+    ):
+        logger.warning(
+            "Code %s used past its limit by %s (honoured)", purchase.code_id, purchase.uid
+        )
+
+
+def _refunded_in_full(purchase: Purchase) -> None:
+    """Everything is back with the buyer: refunded, every download link locked (a
+    dispute's pause becomes final), the ledger says so, the code use is given back."""
+    now = timezone.now()
+    if purchase.code_id:
+        code_use_refunded(purchase, refunded=True)
+    purchase.status = Purchase.Status.REFUNDED
+    purchase.refunded_at = purchase.refunded_at or now
+    purchase.save(update_fields=["status", "refunded_at"])
+    grants = DownloadGrant.objects.filter(purchase=purchase)
+    grants.filter(revoked_at__isnull=True).update(revoked_at=now, revoked_reason="refunded")
+    grants.filter(revoked_reason__in=("disputed", "chargeback")).update(revoked_reason="refunded")
+    ledger_status_set(checkout_session_id=purchase.checkout_session_id, status=purchase.status)
+    metrics.refund(outcome="recorded")
+
+
 def _refund_undone(purchase: Purchase) -> None:
     """A refund that made the purchase whole failed: paid again, access back.
 
     Stripe no longer counts it (its charge's `amount_refunded` dropped), so neither do we;
-    a download locked for the refund opens again (a dispute's lock stays).
+    a download locked for the refund opens again (a dispute's lock stays, and a dispute
+    still open says "disputed" the next time Stripe speaks of it).
     """
-    from .services import _set_status
-
+    if purchase.code_id:
+        code_use_refunded(purchase, refunded=False)
     ChargeState.objects.filter(payment_intent_id=purchase.payment_intent_id).update(refunded=False)
-    _set_status(purchase, str(PurchaseStatus.PAID))
-    Purchase.objects.filter(pk=purchase.pk).update(refunded_at=None)
+    purchase.status = Purchase.Status.PAID
+    purchase.refunded_at = None
+    purchase.save(update_fields=["status", "refunded_at"])
     DownloadGrant.objects.filter(purchase=purchase, revoked_reason="refunded").update(
         revoked_at=None, revoked_reason=""
     )
+    ledger_status_set(checkout_session_id=purchase.checkout_session_id, status=purchase.status)
     metrics.refund(outcome="failed")
 
 
 def _queue_notify(refund_id: int, *, schema: str) -> None:
-    from . import tasks
-
     with schema_context(schema):
-        tasks.refund_notify.delay(refund_id)
+        refund_notify_task.delay(refund_id)
+
+
+def refunds_sync_queue(*, payment_intent_id: str, schema: str) -> None:
+    """After the commit, a task in the store's schema records the payment's refunds."""
+
+    def queue() -> None:
+        with schema_context(schema):
+            refunds_sync_task.delay(payment_intent_id)
+
+    transaction.on_commit(queue)
+
+
+def _task_store() -> Store:
+    """The store whose schema a task runs in (tenant-schemas-celery set it)."""
+    tenant = getattr(connection, "tenant", None)
+    if isinstance(tenant, Store) and tenant.pk:
+        return tenant
+    return Store.objects.get(schema_name=connection.schema_name)
+
+
+# The refund tasks live here, not in payments.tasks (which imports services, which imports
+# this module): each takes an id and calls one function of this module.
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def refund_notify_task(refund_id: int) -> bool:
+    return refund_notify(store=_task_store(), refund_id=refund_id)
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(stripe_client.StripeFailure,),
+    retry_backoff=True,
+    max_retries=8,
+)
+def refunds_sync_task(payment_intent_id: str) -> bool:
+    return refunds_sync(store=_task_store(), payment_intent_id=payment_intent_id) is not None
 
 
 def refund_notify(*, store: Store, refund_id: int) -> bool:

@@ -57,6 +57,7 @@ from .models import (
     Purchase,
     StampedCopy,
 )
+from .refunds import code_use_refunded, refunds_sync_queue
 from .stripe_client import CheckoutSession
 from .tokens import grant_token, new_salt, random_token, token_hash
 
@@ -597,15 +598,7 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
 def _refunds_sync_queue(purchase: Purchase, *, schema: str) -> None:
     """Stripe spoke of this payment before the purchase existed (a refund made in the
     seller's Stripe Dashboard, say): record its refunds once the purchase is committed."""
-    payment_intent_id = purchase.payment_intent_id or ""
-
-    def queue() -> None:
-        from . import tasks
-
-        with schema_context(schema):
-            tasks.refunds_sync.delay(payment_intent_id)
-
-    transaction.on_commit(queue)
+    refunds_sync_queue(payment_intent_id=purchase.payment_intent_id or "", schema=schema)
 
 
 def _purchase_make(
@@ -920,7 +913,7 @@ def _set_status(purchase: Purchase, status: str, *, revoke_reason: str = "") -> 
     if purchase.code_id and (was == Purchase.Status.REFUNDED) != (
         status == Purchase.Status.REFUNDED
     ):
-        _code_use_refunded(purchase, refunded=status == Purchase.Status.REFUNDED)
+        code_use_refunded(purchase, refunded=status == Purchase.Status.REFUNDED)
     if status == Purchase.Status.REFUNDED and not purchase.refunded_at:
         purchase.refunded_at = now
         metrics.refund(outcome="recorded")
@@ -939,20 +932,6 @@ def _set_status(purchase: Purchase, status: str, *, revoke_reason: str = "") -> 
             revoked_at=None, revoked_reason=""
         )
     ledger_status_set(checkout_session_id=purchase.checkout_session_id, status=status)
-
-
-def _code_use_refunded(purchase: Purchase, *, refunded: bool) -> None:
-    """A fully refunded purchase gives its code use back (and a failed refund takes it
-    again, within the limit as at fulfilment; past it the order is honoured, logged)."""
-    codes = DiscountCode.objects.filter(pk=purchase.code_id)
-    if refunded:
-        codes.filter(uses__gt=0).update(uses=F("uses") - 1)
-    elif not codes.filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses"))).update(
-        uses=F("uses") + 1
-    ):
-        logger.warning(
-            "Code %s used past its limit by %s (honoured)", purchase.code_id, purchase.uid
-        )
 
 
 def _apply_charge_state(purchase: Purchase, state: ChargeState) -> None:

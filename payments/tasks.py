@@ -51,21 +51,6 @@ def suspended_refund_notify(incident_id: int) -> bool:
     return services.suspended_refund_notify(incident_id=incident_id)
 
 
-@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
-def refund_notify(refund_id: int) -> bool:
-    from .refunds import refund_notify as notify
-
-    return notify(store=_store(), refund_id=refund_id)
-
-
-@shared_task(acks_late=True, autoretry_for=(services.stripe_client.StripeFailure,),
-             retry_backoff=True, max_retries=8)  # fmt: skip
-def refunds_sync(payment_intent_id: str) -> bool:
-    from .refunds import refunds_sync as sync
-
-    return sync(store=_store(), payment_intent_id=payment_intent_id) is not None
-
-
 @shared_task(acks_late=True)
 def stamp_purchase(purchase_id: int) -> str:
     from .stamping import stamped_copy_make

@@ -212,16 +212,20 @@ def on_refund_event(event: dict[str, Any]) -> str:
         charge_id = charge_id.get("id", "")
     if not payment_intent:
         raise Ignored("A refund with no PaymentIntent (not a Checkout payment).")
+    full = bool(is_charge and obj.get("refunded"))
     with schema_context(store.schema_name):
+        if full:
+            # Stripe's signed word that all of it is back: access ends now, even while the
+            # sync below cannot reach Stripe (then the event fails and is retried). The
+            # sync has the last word: a refund that failed since makes it paid again.
+            services.charge_state_record(
+                payment_intent_id=payment_intent, charge_id=charge_id, refunded=True
+            )
         purchase = refunds.refunds_sync(store=store, payment_intent_id=payment_intent)
         if purchase is None:
             # Before its checkout completed here: remembered, and the purchase syncs its
-            # refunds when it is made (a full refund also revokes at once, as before).
-            services.charge_state_record(
-                payment_intent_id=payment_intent,
-                charge_id=charge_id,
-                refunded=bool(is_charge and obj.get("refunded")),
-            )
+            # refunds when it is made.
+            services.charge_state_record(payment_intent_id=payment_intent, charge_id=charge_id)
             return "refund noted: no purchase yet"
     if purchase.amount_refunded and purchase.amount_refunded < purchase.amount:
         metrics.refund(outcome="partial")
