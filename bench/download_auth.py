@@ -79,7 +79,7 @@ def main() -> None:
         bought = purchase(store, product)
         with schema_context(store.schema_name):
             token = download_token_for(
-                Purchase.objects.select_related("grant").get(pk=bought.pk), store=store
+                Purchase.objects.prefetch_related("grants").get(pk=bought.pk), store=store
             )
 
         client = Client(HTTP_HOST=store.host)

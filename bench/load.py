@@ -114,7 +114,8 @@ def main() -> None:
                 with schema_context(store.schema_name):
                     tokens.append(
                         download_token_for(
-                            Purchase.objects.select_related("grant").get(pk=bought.pk), store=store
+                            Purchase.objects.prefetch_related("grants").get(pk=bought.pk),
+                            store=store,
                         )
                     )
             stores.append((store, products, tokens))

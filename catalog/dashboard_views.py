@@ -18,22 +18,39 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from tenants.decorators import store_owner_or_admin_view, store_owner_required
 
-from .forms import ProductCreateForm, ProductEditForm, ProductFileForm
-from .hooks import product_currency_default, product_has_sales, product_stats
-from .models import Product
+from .forms import (
+    FileAddForm,
+    FileSlotForm,
+    FileVersionForm,
+    ProductCreateForm,
+    ProductEditForm,
+    ProductFileForm,
+)
+from .hooks import (
+    product_currency_default,
+    product_has_sales,
+    product_stats,
+    version_notices,
+)
+from .models import FileSlot, Product
 from .money import MoneyError, read_price
 from .services import (
     product_archive,
     product_create,
     product_delete,
     product_duplicate,
+    product_file_add,
+    product_file_move,
+    product_file_remove,
+    product_file_replace,
+    product_file_update,
     product_publish,
     product_replace_file,
     product_unpublish,
@@ -173,9 +190,162 @@ def product_edit_view(request: HttpRequest, uid: UUID) -> HttpResponse:
         "product": product,
         "form": form,
         "file_form": ProductFileForm(),
-        "versions": product.versions.all(),
+        **_files_context(product),
     }
     return _render(request, "catalog/dashboard/product_edit.html", context, status=status)
+
+
+def _files_context(product: Product, *, bound: dict | None = None) -> dict:
+    """The product's files, each with its versions and, for versions given to past
+    buyers, the update emails sent (payments counts them, catalog.hooks): 3 queries."""
+    slots = list(product.slots.select_related("current").prefetch_related("versions"))
+    given = [v.pk for slot in slots for v in slot.versions.all() if v.given_to_past_buyers]
+    notices = version_notices(given)
+    files = [
+        {
+            "slot": slot,
+            "form": (bound or {}).get(slot.pk) or FileSlotForm.for_slot(slot),
+            "versions": [{"version": v, "notices": notices.get(v.pk)} for v in slot.versions.all()],
+        }
+        for slot in slots
+    ]
+    return {"files": files, "versions": product.versions.all()}
+
+
+def _slot(product: Product, slot_uid: UUID) -> FileSlot:
+    return get_object_or_404(FileSlot, uid=slot_uid, product=product)
+
+
+@store_owner_or_admin_view
+def file_add_view(request: HttpRequest, uid: UUID) -> HttpResponse:
+    product = _product(uid)
+    if request.method == "POST":
+        form, valid = _bind(FileAddForm, request)
+        if valid:
+            try:
+                slot = product_file_add(
+                    product=product,
+                    file=form.cleaned_data["file"],
+                    name=form.cleaned_data["name"],
+                    download_limit=form.cleaned_data["download_limit"],
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(request, f"“{slot.name}” added: buyers from now on get it too.")
+                return _uploaded(request, _edit_url(product))
+        status = 400
+    else:
+        form = FileAddForm()
+        status = 200
+    context = {"product": product, "file_form": form}
+    return _render(request, "catalog/dashboard/file_add.html", context, status=status)
+
+
+@store_owner_or_admin_view
+def file_version_view(request: HttpRequest, uid: UUID, slot_uid: UUID) -> HttpResponse:
+    product = _product(uid)
+    slot = _slot(product, slot_uid)
+    if request.method == "POST":
+        form, valid = _bind(FileVersionForm, request)
+        if valid:
+            give = form.cleaned_data["give_to_past_buyers"]
+            try:
+                product_file_replace(
+                    product=product,
+                    slot=slot,
+                    file=form.cleaned_data["file"],
+                    give_to_past_buyers=give,
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(
+                    request,
+                    f"New version of “{slot.name}” uploaded. "
+                    + (
+                        "Past buyers get it and an email with its link."
+                        if give
+                        else "Past buyers keep the version they paid for."
+                    ),
+                )
+                return _uploaded(request, _edit_url(product))
+        status = 400
+    else:
+        form = FileVersionForm()
+        status = 200
+    context = {"product": product, "slot": slot, "file_form": form}
+    return _render(request, "catalog/dashboard/file_version.html", context, status=status)
+
+
+@_writes
+def file_update_view(request: HttpRequest, uid: UUID, slot_uid: UUID) -> HttpResponse:
+    product = _product(uid)
+    slot = _slot(product, slot_uid)
+    form = FileSlotForm.for_slot(slot, request.POST)
+    if form.is_valid():
+        try:
+            product_file_update(
+                product=product,
+                slot=slot,
+                name=form.cleaned_data["name"],
+                download_limit=form.cleaned_data["download_limit"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"“{slot.name}” saved.")
+            return redirect(_edit_url(product))
+    context = {
+        "product": product,
+        "form": ProductEditForm(initial=ProductEditForm.initial_for(product)),
+        "file_form": ProductFileForm(),
+        **_files_context(product, bound={slot.pk: form}),
+    }
+    return _render(request, "catalog/dashboard/product_edit.html", context, status=400)
+
+
+def _move(request: HttpRequest, uid: UUID, slot_uid: UUID, offset: int) -> HttpResponse:
+    product = _product(uid)
+    product_file_move(product=product, slot=_slot(product, slot_uid), offset=offset)
+    return redirect(_edit_url(product) + "#files")
+
+
+@_writes
+def file_move_up_view(request: HttpRequest, uid: UUID, slot_uid: UUID) -> HttpResponse:
+    return _move(request, uid, slot_uid, -1)
+
+
+@_writes
+def file_move_down_view(request: HttpRequest, uid: UUID, slot_uid: UUID) -> HttpResponse:
+    return _move(request, uid, slot_uid, +1)
+
+
+@_writes
+def file_remove_view(request: HttpRequest, uid: UUID, slot_uid: UUID) -> HttpResponse:
+    product = _product(uid)
+    slot = _slot(product, slot_uid)
+    try:
+        product_file_remove(product=product, slot=slot)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"“{slot.name}” removed.")
+    return redirect(_edit_url(product) + "#files")
+
+
+@store_owner_or_admin_view
+def file_download_view(request: HttpRequest, uid: UUID, slot_uid: UUID) -> HttpResponse:
+    """The seller's own copy of one file's current version."""
+    product = _product(uid)
+    slot = get_object_or_404(
+        FileSlot.objects.select_related("current"), uid=slot_uid, product=product
+    )
+    if slot.current is None:
+        raise Http404("This file has no version yet.")
+    return private_storage().deliver(
+        slot.current.file.name, filename=slot.current.file_name, content_type="application/pdf"
+    )
 
 
 @store_owner_or_admin_view

@@ -15,7 +15,7 @@ from django.urls import reverse_lazy
 
 from .money import CURRENCY_CHOICES, MoneyError, read_price
 from .pdf import help_text as pdf_help_text
-from .services import DOWNLOAD_LIMIT_MAX, TITLE_MAX
+from .services import DOWNLOAD_LIMIT_MAX, SLOT_NAME_MAX, TITLE_MAX
 
 COVER_HELP = (
     f"Optional. PNG, JPEG or WebP, up to {settings.COVER_MAX_UPLOAD_BYTES // (1024 * 1024)} MB. "
@@ -166,3 +166,51 @@ class ProductEditForm(_ProductFields):
 
 class ProductFileForm(forms.Form):
     file = _pdf_field(required=True)
+
+
+def _file_limit_field() -> forms.IntegerField:
+    return forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=DOWNLOAD_LIMIT_MAX,
+        label="Downloads per purchase",
+        help_text="Of this file. Leave empty for unlimited.",
+    )
+
+
+class FileAddForm(forms.Form):
+    """Another PDF for the product (the answers, the Letter edition)."""
+
+    name = forms.CharField(
+        required=False,
+        max_length=SLOT_NAME_MAX * 2,
+        label="Name buyers see",
+        help_text="E.g. “Answers” or “US Letter”. Empty: the PDF's file name.",
+    )
+    file = _pdf_field(required=True)
+    download_limit = _file_limit_field()
+
+
+class FileSlotForm(forms.Form):
+    """A file's name and limit; the prefix keeps each file's fields apart on one page."""
+
+    name = forms.CharField(required=False, max_length=SLOT_NAME_MAX * 2, label="Name")
+    download_limit = _file_limit_field()
+
+    @classmethod
+    def for_slot(cls, slot, data=None) -> FileSlotForm:
+        return cls(
+            data,
+            prefix=f"f{slot.uid.hex[:8]}",
+            initial={"name": slot.name, "download_limit": slot.download_limit},
+        )
+
+
+class FileVersionForm(forms.Form):
+    file = _pdf_field(required=True)
+    give_to_past_buyers = forms.BooleanField(
+        required=False,
+        label="Give this version to everyone who bought the file before",
+        help_text="They get one email with a link to it. Unticked: past buyers keep the "
+        "version they paid for; new buyers get this one.",
+    )

@@ -72,3 +72,42 @@ def product_currency_default() -> str:
 
     settles_in = settlement_currency()
     return settles_in if settles_in in CURRENCIES else "usd"
+
+
+# --- A new version given to past buyers --------------------------------------------------
+# The seller chose, uploading a new version of a file, that past buyers get it. payments
+# moves their grants to it and emails each buyer once; the hook is called inside the
+# upload's transaction with the version's id (payments defers its work to the commit).
+
+VersionHandler = Callable[[int], None]
+_version_handler: VersionHandler | None = None
+
+
+def register_version_given(handler: VersionHandler | None) -> VersionHandler | None:
+    global _version_handler
+    previous, _version_handler = _version_handler, handler
+    return previous
+
+
+def version_given_to_past_buyers(version_id: int) -> None:
+    if _version_handler is None:
+        raise RuntimeError("No app delivers new versions to past buyers (payments not loaded).")
+    _version_handler(version_id)
+
+
+NoticeCounts = Callable[[list[int]], Mapping[int, Mapping[str, int]]]
+_notice_counts: NoticeCounts | None = None
+
+
+def register_version_notices(provider: NoticeCounts | None) -> NoticeCounts | None:
+    """Install who counts update emails per version ({"sent", "queued", "skipped"})."""
+    global _notice_counts
+    previous, _notice_counts = _notice_counts, provider
+    return previous
+
+
+def version_notices(version_ids: Iterable[int]) -> dict[int, Mapping[str, int]]:
+    ids = list(version_ids)
+    if _notice_counts is None or not ids:
+        return {}
+    return dict(_notice_counts(ids))

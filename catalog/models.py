@@ -171,18 +171,54 @@ class Product(models.Model):
         )
 
 
-class ProductFile(models.Model):
-    """Every PDF a product has had, kept in storage (never deleted while buyers may need it).
+class FileSlot(models.Model):
+    """One of a product's files ("Workbook", "Answers"; "A4", "Letter"): its name, its
+    place in the list, its own download limit, and its current version.
 
-    Downloads serve the product's current file: a buyer who paid before a replacement gets
-    the new version. Only a stamped copy already made keeps the version it was made from."""
+    Each slot is a file buyers get: a purchase has one download grant per slot
+    (payments.DownloadGrant), which records the version it serves. A new version becomes
+    `current` for new buyers; earlier buyers keep theirs unless the seller gives it to
+    them (payments.services.version_release)."""
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="slots")
+    name = models.CharField(max_length=80, help_text="What buyers see, e.g. “Answers”.")
+    position = models.PositiveSmallIntegerField(default=0)
+    download_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Downloads per purchase; empty for unlimited."
+    )
+    current = models.ForeignKey(
+        "ProductFile", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [models.Index(fields=["product", "position"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProductFile(models.Model):
+    """One version of one of a product's files, kept in storage (never deleted while
+    buyers may need it).
+
+    Buyers keep the version they paid for: each download grant points at its version.
+    When the seller gives a new version to past buyers, their grants move to it."""
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="versions")
+    # Null only for rows made before products had several files (migrated to a slot).
+    slot = models.ForeignKey(
+        FileSlot, on_delete=models.CASCADE, null=True, blank=True, related_name="versions"
+    )
     file = models.FileField(max_length=300)
     file_name = models.CharField(max_length=200)
     page_count = models.PositiveIntegerField()
     file_size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
+    # The seller's choice when uploading it: past buyers get this version (and an email).
+    given_to_past_buyers = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

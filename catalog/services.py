@@ -31,9 +31,9 @@ from django.utils.text import slugify
 from django_tenants.utils import schema_context
 
 from .cover import render_cover
-from .hooks import settlement_currency
+from .hooks import settlement_currency, version_given_to_past_buyers
 from .images import image_to_png, png_to_webp_widths
-from .models import Product, ProductFile, cover_sized_name
+from .models import FileSlot, Product, ProductFile, cover_sized_name
 from .money import MoneyError, currency, parse_amount, validate_amount, validate_minimum
 from .pdf import PdfInfo, PdfRejected, pdf_check_first_page, pdf_check_name, pdf_validate
 from .rendering import clean_line, clean_text, download_name
@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 TITLE_MAX = 140
 DESCRIPTION_MAX = 20_000
 DOWNLOAD_LIMIT_MAX = 1_000
+SLOT_NAME_MAX = 80
+FILES_MAX = 10  # PDFs per product
 COVER_BOX = (1200, 1800)  # uploaded covers are scaled down to fit
 COVER_RENDER_WIDTH = 600  # rendered covers: page 1 at this width, in pixels
 # Sized WebP copies for srcset: a storefront card is ~250 CSS px wide on a desktop and
@@ -265,7 +267,7 @@ def product_create(
             _attach_file(product, file=file, info=info, saved=saved)
         _insert_with_slug(product)
         if file is not None:
-            _record_version(product)
+            _first_slot(product)
     if file is not None or cover_png is not None:
         _queue_cover_render(product)  # draws page 1 unless uploaded, then the sized copies
     return product
@@ -282,15 +284,39 @@ def _attach_file(product: Product, *, file: File, info: PdfInfo, saved: list[str
         product.cover_state = Product.CoverState.PENDING
 
 
-def _record_version(product: Product) -> ProductFile:
-    return ProductFile.objects.create(
+def _record_version(product: Product, slot: FileSlot | None = None) -> ProductFile:
+    """The product's current file (its mirror fields) as a new version of `slot`."""
+    version = ProductFile.objects.create(
         product=product,
+        slot=slot,
         file=product.file.name,
         file_name=product.file_name,
         page_count=product.page_count,
         file_size=product.file_size,
         sha256=product.sha256,
     )
+    if slot is not None:
+        slot.current = version
+        slot.save(update_fields=["current"])
+    return version
+
+
+def _first_slot(product: Product) -> FileSlot:
+    """A product's first file, from the PDF just attached to it (create, duplicate)."""
+    slot = FileSlot.objects.create(
+        product=product,
+        name=slot_name_from(product.file_name),
+        position=0,
+        download_limit=product.download_limit,
+    )
+    _record_version(product, slot)
+    return slot
+
+
+def slot_name_from(file_name: str) -> str:
+    """A file's name for buyers from its download name: "Workbook.pdf" → "Workbook"."""
+    stem = file_name[:-4] if file_name.lower().endswith(".pdf") else file_name
+    return (clean_line(stem) or "PDF")[:SLOT_NAME_MAX]
 
 
 def product_update(
@@ -323,6 +349,14 @@ def product_update(
         locked.price = price
         locked.currency = code
         locked.stamping = bool(stamping)
+        # Files that followed the product's limit follow its change; one the seller set
+        # on its own keeps its limit.
+        following = FileSlot.objects.filter(product=locked)
+        if locked.download_limit is None:
+            following = following.filter(download_limit__isnull=True)
+        else:
+            following = following.filter(download_limit=locked.download_limit)
+        following.update(download_limit=limit)
         locked.download_limit = limit
         if cover_png is not None:
             old_cover = locked.cover_files
@@ -348,21 +382,175 @@ def product_update(
 
 
 def product_replace_file(*, product: Product, file: File) -> Product:
-    """A new PDF version. Earlier versions stay stored: buyers may have paid for them."""
+    """A new version of the product's first file (or its first file, when it has none)."""
+    slot = product.slots.first()
+    if slot is None:
+        product_file_add(product=product, file=file)
+    else:
+        product_file_replace(product=product, slot=slot, file=file)
+    return Product.objects.get(pk=product.pk)
+
+
+def _validated(file: File) -> PdfInfo:
     try:
-        info = _pdf(file)
+        return _pdf(file)
     except ValidationError as exc:
         raise ValidationError({"file": exc.messages}) from exc
-    if product.sha256 and info.sha256 == product.sha256:
-        raise ValidationError({"file": "This is the same PDF as the current version."})
+
+
+def _mirror_first_file(product: Product) -> bool:
+    """Product.file and its fields are the first file's current version (the cover is
+    drawn from it, the storefront shows its page count, publishing needs one). Called
+    with the product row locked; says whether the first file's PDF changed."""
+    first = (
+        FileSlot.objects.filter(product=product, current__isnull=False)
+        .select_related("current")
+        .order_by("position", "id")
+        .first()
+    )
+    version = first.current if first is not None else None
+    name = version.file.name if version is not None else ""
+    if product.file.name == name:
+        return False
+    product.file = name
+    product.file_name = version.file_name if version else ""
+    product.page_count = version.page_count if version else 0
+    product.file_size = version.file_size if version else 0
+    product.sha256 = version.sha256 if version else ""
+    if not product.cover_is_custom:
+        product.cover_state = Product.CoverState.PENDING if name else Product.CoverState.NONE
+    return True
+
+
+def _slot_name(name: str) -> str:
+    cleaned = clean_line(name)
+    if not cleaned:
+        raise ValidationError({"name": "Give the file a name buyers will see, e.g. “Answers”."})
+    if len(cleaned) > SLOT_NAME_MAX:
+        raise ValidationError({"name": f"Keep the name under {SLOT_NAME_MAX} characters."})
+    return cleaned
+
+
+def _new_version(
+    locked: Product, slot: FileSlot, *, file: File, info: PdfInfo, saved: list[str]
+) -> ProductFile:
+    stored = _save(saved, "products", "pdf", file)
+    fallback = locked.slug or slugify(locked.title) or "download"
+    version = ProductFile.objects.create(
+        product=locked,
+        slot=slot,
+        file=stored,
+        file_name=download_name(getattr(file, "name", "") or "", fallback=fallback),
+        page_count=info.page_count,
+        file_size=info.size,
+        sha256=info.sha256,
+    )
+    slot.current = version
+    slot.save(update_fields=["current"])
+    return version
+
+
+def _after_files_changed(locked: Product) -> None:
+    if _mirror_first_file(locked):
+        locked.save()
+        if not locked.cover_is_custom:
+            _queue_cover_render(locked)
+
+
+def product_file_add(
+    *, product: Product, file: File, name: str = "", download_limit: int | None = None
+) -> FileSlot:
+    """Another PDF for the product (a workbook's answers, the Letter edition), last in
+    the list, with its own name, link and limit (the product's, unless given). Buyers
+    from now on get it; earlier buyers keep what they bought."""
+    info = _validated(file)
+    name = _slot_name(name) if name.strip() else slot_name_from(getattr(file, "name", "") or "")
     with _saving() as saved, transaction.atomic():
         locked = Product.objects.select_for_update().get(pk=product.pk)
-        _attach_file(locked, file=file, info=info, saved=saved)
-        locked.save()
-        _record_version(locked)
-    if not locked.cover_is_custom:
-        _queue_cover_render(locked)
-    return locked
+        slots = list(FileSlot.objects.filter(product=locked))
+        if len(slots) >= FILES_MAX:
+            raise ValidationError({"file": f"A product can have up to {FILES_MAX} files."})
+        limit = locked.download_limit if download_limit is None else download_limit
+        slot = FileSlot.objects.create(
+            product=locked,
+            name=name,
+            position=max((s.position for s in slots), default=-1) + 1,
+            download_limit=_download_limit(limit),
+        )
+        _new_version(locked, slot, file=file, info=info, saved=saved)
+        _after_files_changed(locked)
+    return slot
+
+
+def product_file_replace(
+    *, product: Product, slot: FileSlot, file: File, give_to_past_buyers: bool = False
+) -> ProductFile:
+    """A new version of one of the product's files. Earlier versions stay stored.
+
+    New buyers get it. Past buyers keep the version they paid for, unless the seller
+    gives it to them: then payments moves their grants to it and emails each once
+    (catalog.hooks.version_given_to_past_buyers, after the commit)."""
+    info = _validated(file)
+    with _saving() as saved, transaction.atomic():
+        locked = Product.objects.select_for_update().get(pk=product.pk)
+        slot = FileSlot.objects.select_related("current").get(pk=slot.pk, product=locked)
+        if slot.current is not None and slot.current.sha256 == info.sha256:
+            raise ValidationError({"file": "This is the same PDF as the current version."})
+        version = _new_version(locked, slot, file=file, info=info, saved=saved)
+        if give_to_past_buyers:
+            version.given_to_past_buyers = True
+            version.save(update_fields=["given_to_past_buyers"])
+            version_given_to_past_buyers(version.pk)
+        _after_files_changed(locked)
+    return version
+
+
+def product_file_update(
+    *, product: Product, slot: FileSlot, name: str, download_limit: int | None
+) -> FileSlot:
+    """Rename a file or change its limit (for purchases made from now on)."""
+    errors = _Errors()
+    name = errors.check("name", lambda: _slot_name(name))
+    limit = errors.check("download_limit", lambda: _download_limit(download_limit))
+    errors.raise_if_any()
+    FileSlot.objects.filter(pk=slot.pk, product=product).update(name=name, download_limit=limit)
+    slot.refresh_from_db()
+    return slot
+
+
+def product_file_move(*, product: Product, slot: FileSlot, offset: int) -> list[FileSlot]:
+    """Move a file up (-1) or down (+1) in the list buyers see."""
+    with transaction.atomic():
+        locked = Product.objects.select_for_update().get(pk=product.pk)
+        slots = list(FileSlot.objects.filter(product=locked).order_by("position", "id"))
+        index = next((i for i, s in enumerate(slots) if s.pk == slot.pk), None)
+        if index is None:
+            raise ValidationError("This file is not one of the product's.")
+        target = index + offset
+        if 0 <= target < len(slots):
+            slots.insert(target, slots.pop(index))
+        for position, each in enumerate(slots):
+            if each.position != position:
+                each.position = position
+                each.save(update_fields=["position"])
+        _after_files_changed(locked)
+    return slots
+
+
+def product_file_remove(*, product: Product, slot: FileSlot) -> None:
+    """Remove a file nobody bought yet, with its versions. One that sold stays: its
+    buyers keep it (payments' grants hold it with a PROTECT key)."""
+    with transaction.atomic():
+        locked = Product.objects.select_for_update().get(pk=product.pk)
+        slot = FileSlot.objects.get(pk=slot.pk, product=locked)
+        names = list(slot.versions.values_list("file", flat=True))
+        try:
+            slot.delete()
+        except ProtectedError:
+            raise ValidationError("Buyers have this file, so it cannot be removed.") from None
+        _after_files_changed(locked)
+        # The mirror may still have named a removed version: it no longer does.
+        _delete_files_after_commit(n for n in names if n != locked.file.name)
 
 
 def product_publish(*, product: Product, store: Store) -> Product:
@@ -469,19 +657,36 @@ def product_duplicate(*, product: Product) -> Product:
             sha256=product.sha256,
             cover_is_custom=product.cover_is_custom,
         )
-        if product.file:
-            with storage.open(product.file.name, "rb") as source:
-                copy.file = _save(saved, "products", "pdf", File(source))
         if product.cover and product.cover_state == Product.CoverState.READY:
             with storage.open(product.cover.name, "rb") as source:
                 copy.cover = _save(saved, "covers", "png", File(source))
             copy.cover_state = Product.CoverState.READY  # sized copies: by the cover task
-        elif copy.file:
+        elif product.file:
             copy.cover_state = Product.CoverState.PENDING
             copy.cover_is_custom = False
         _insert_with_slug(copy)
-        if copy.file:
-            _record_version(copy)
+        for slot in product.slots.select_related("current").filter(current__isnull=False):
+            with storage.open(slot.current.file.name, "rb") as source:
+                stored = _save(saved, "products", "pdf", File(source))
+            new_slot = FileSlot.objects.create(
+                product=copy,
+                name=slot.name,
+                position=slot.position,
+                download_limit=slot.download_limit,
+            )
+            version = ProductFile.objects.create(
+                product=copy,
+                slot=new_slot,
+                file=stored,
+                file_name=slot.current.file_name,
+                page_count=slot.current.page_count,
+                file_size=slot.current.file_size,
+                sha256=slot.current.sha256,
+            )
+            new_slot.current = version
+            new_slot.save(update_fields=["current"])
+        if _mirror_first_file(copy):
+            copy.save()
     if copy.cover_state in (Product.CoverState.PENDING, Product.CoverState.READY):
         _queue_cover_render(copy)
     return copy

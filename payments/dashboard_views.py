@@ -205,7 +205,9 @@ def sales_csv(request: HttpRequest) -> HttpResponse:
 def _purchase(request: HttpRequest, uid: str) -> Purchase:
     from django.shortcuts import get_object_or_404
 
-    return get_object_or_404(Purchase.objects.select_related("product", "grant"), uid=uid)
+    return get_object_or_404(
+        Purchase.objects.select_related("product").prefetch_related("grants"), uid=uid
+    )
 
 
 @require_POST

@@ -5,7 +5,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
-from catalog.models import DiscountCode, Product
+from catalog.models import DiscountCode, FileSlot, Product, ProductFile
 from catalog.money import format_amount, to_decimal_string
 
 
@@ -114,6 +114,22 @@ class Purchase(models.Model):
     @property
     def is_free_order(self) -> bool:
         return self.checkout_session_id.startswith("free_")
+
+    @property
+    def grant(self) -> DownloadGrant | None:
+        """The purchase's first file's grant (uses `prefetch_related("grants")` if done)."""
+        return next(iter(self.grants.all()), None)
+
+    @property
+    def downloads_used(self) -> int:
+        """Downloads of every file of the purchase (uses prefetched grants)."""
+        return sum(grant.download_count for grant in self.grants.all())
+
+    @property
+    def stamped(self) -> StampedCopy | None:
+        """The stamped copy of the first file (None when the product is not stamped)."""
+        grant = self.grant
+        return getattr(grant, "stamped", None) if grant is not None else None
 
     @property
     def refundable(self) -> int:
@@ -278,14 +294,26 @@ class ChargeState(models.Model):
 
 
 class DownloadGrant(models.Model):
-    """The right to download a purchase's file.
+    """The right to download one of a purchase's files: one grant per (purchase, file).
 
-    The link token is HMAC(SECRET_KEY, schema, purchase, salt): it can be shown again
-    (thank-you page, receipt, library) without being stored; only its hash is kept, to
-    find the grant. A new salt invalidates old links.
+    It records the version it serves (buyers keep the version they paid for; the seller
+    may give past buyers a new one, payments.services.version_release) and has its own
+    link, count and limit. The link token is HMAC(SECRET_KEY, schema, purchase, salt):
+    it can be shown again (thank-you page, receipt, library) without being stored; only
+    its hash is kept, to find the grant. A new salt invalidates old links. Grants are
+    made by payments.services.grant_files, for a product's files or a bundle's.
+
+    `slot` and `version` are empty only on grants made before products had several files
+    (migrated) or written by hand: those serve the product's current file.
     """
 
-    purchase = models.OneToOneField(Purchase, on_delete=models.CASCADE, related_name="grant")
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="grants")
+    slot = models.ForeignKey(
+        FileSlot, on_delete=models.PROTECT, null=True, blank=True, related_name="grants"
+    )
+    version = models.ForeignKey(
+        ProductFile, on_delete=models.PROTECT, null=True, blank=True, related_name="grants"
+    )
     salt = models.CharField(max_length=32)
     token_hash = models.CharField(max_length=64, unique=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -296,12 +324,14 @@ class DownloadGrant(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        ordering = ["id"]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(download_limit__isnull=True)
                 | models.Q(download_count__lte=models.F("download_limit")),
                 name="grant_count_within_limit",
-            )
+            ),
+            models.UniqueConstraint(fields=["purchase", "slot"], name="grant_one_per_file"),
         ]
 
 
@@ -313,19 +343,54 @@ class DownloadLog(models.Model):
 
 
 class StampedCopy(models.Model):
-    """The buyer-stamped PDF, made once per purchase by a task."""
+    """The buyer-stamped PDF of one grant's version, made by a task.
+
+    When the grant moves to a new version the copy goes back to pending and is made
+    again from it (`version` says which one it is, or is being, made from)."""
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
 
-    purchase = models.OneToOneField(Purchase, on_delete=models.CASCADE, related_name="stamped")
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="stamped_copies")
+    grant = models.OneToOneField(
+        DownloadGrant, on_delete=models.CASCADE, null=True, blank=True, related_name="stamped"
+    )
+    version = models.ForeignKey(
+        ProductFile, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     file = models.FileField(max_length=300, blank=True)
     source_sha256 = models.CharField(max_length=64, blank=True)
     error = models.CharField(max_length=300, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+
+class UpdateNotice(models.Model):
+    """ "A new version of your file": one email per (version, buyer), claimed before it is
+    sent (a conditional UPDATE on `claimed_at`), so concurrent senders send it once."""
+
+    version = models.ForeignKey(ProductFile, on_delete=models.CASCADE, related_name="notices")
+    email = models.EmailField()
+    # The purchase whose link the email carries (the buyer's newest of this file).
+    grant = models.ForeignKey(DownloadGrant, on_delete=models.CASCADE, related_name="notices")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    skipped = models.CharField(max_length=32, blank=True)  # "unsubscribed", …
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "email"], name="notice_once_per_buyer")
+        ]
+
+
+class UpdateOptOut(models.Model):
+    """A buyer who asked for no more update emails from this store (store schema)."""
+
+    email = models.EmailField(unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
 
 
 class LibraryToken(models.Model):

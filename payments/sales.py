@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from catalog.money import to_decimal_string
 
 from .csv_export import csv_writer, spreadsheet_safe
-from .models import Purchase
+from .models import DownloadGrant, Purchase
 
 
 @dataclass(frozen=True)
@@ -76,10 +76,18 @@ def _is_uuid(value: str) -> bool:
 
 
 def sales_queryset(flt: SalesFilter) -> QuerySet[Purchase]:
-    return flt.apply(Purchase.objects.select_related("product", "grant", "code")).order_by(
-        "-created_at", "-pk"
-    )
+    return flt.apply(
+        Purchase.objects.select_related("product", "code").prefetch_related("grants")
+    ).order_by("-created_at", "-pk")
 
+
+# Downloads of every file of a purchase (one grant per file).
+_downloads = Subquery(
+    DownloadGrant.objects.filter(purchase=OuterRef("pk"))
+    .values("purchase")
+    .annotate(total=Sum("download_count"))
+    .values("total")[:1]
+)
 
 CSV_HEADER = [
     "date",
@@ -105,6 +113,7 @@ def sales_csv_rows(flt: SalesFilter) -> Iterator[str]:
     yield writer.writerow(CSV_HEADER)
     rows = (
         flt.apply(Purchase.objects.all())
+        .annotate(downloads=_downloads)
         .order_by("-created_at", "-pk")
         .values_list(
             "created_at",
@@ -115,7 +124,7 @@ def sales_csv_rows(flt: SalesFilter) -> Iterator[str]:
             "platform_fee",
             "currency",
             "status",
-            "grant__download_count",
+            "downloads",
             "code__code",
             "discount",
             "amount_refunded",

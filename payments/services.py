@@ -11,22 +11,24 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, send_mail
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from catalog.discounts import Quote, discount_quote
-from catalog.models import DiscountCode, Product
+from catalog.models import DiscountCode, FileSlot, Product, ProductFile
 from catalog.money import format_amount, minimum_charge
 from catalog.rendering import markdown_text
 from config import metrics
@@ -56,6 +58,8 @@ from .models import (
     LibraryToken,
     Purchase,
     StampedCopy,
+    UpdateNotice,
+    UpdateOptOut,
 )
 from .refunds import code_use_refunded, refunds_sync_queue
 from .stripe_client import CheckoutSession
@@ -637,15 +641,8 @@ def _purchase_make(
         card_brand=card_brand,
         card_last4=card_last4,
     )
-    salt = new_salt()
-    DownloadGrant.objects.create(
-        purchase=purchase,
-        salt=salt,
-        token_hash=token_hash(
-            grant_token(schema=store.schema_name, purchase_uid=str(purchase.uid), salt=salt)
-        ),
-        download_limit=product.download_limit,
-    )
+    if not grant_files(store=store, purchase=purchase, slots=product.slots.all()) and product.file:
+        _grant_legacy(store=store, purchase=purchase, product=product)
     code_text = ""
     if code_id is not None:
         _code_redeem(code_id=code_id, purchase=purchase, session_id=checkout_session_id)
@@ -666,11 +663,103 @@ def _purchase_make(
         discount_code=code_text,
         discount=discount,
     )
-    if product.stamping:
-        StampedCopy.objects.create(purchase=purchase)
-    purchase_id, schema, stamping = purchase.pk, store.schema_name, product.stamping
-    transaction.on_commit(lambda: _after_sale(purchase_id, schema=schema, stamping=stamping))
+    purchase_id, schema = purchase.pk, store.schema_name
+    transaction.on_commit(lambda: _after_sale(purchase_id, schema=schema))
     return purchase
+
+
+def grant_files(
+    *, store: Store, purchase: Purchase, slots: Iterable[FileSlot | int]
+) -> list[DownloadGrant]:
+    """The purchase's download grants for these files (FileSlots or their ids): one per
+    (purchase, file), each serving the file's current version, with the file's own
+    limit, and a stamped copy queued when the file's product stamps. Idempotent and
+    safe under concurrency (the (purchase, slot) unique constraint; ON CONFLICT DO
+    NOTHING): calling it again, or at once from two places, makes nothing twice.
+
+    The one way grants are made: a product's purchase grants its files; a bundle's
+    purchase may pass every file of every product it includes. Files without a version
+    yet are skipped. Returns every grant the purchase has for these files, in order.
+    """
+    ids = [slot if isinstance(slot, int) else slot.pk for slot in slots]
+    found = list(
+        FileSlot.objects.filter(pk__in=ids, current__isnull=False)
+        .select_related("product")
+        .order_by("product_id", "position", "id")
+    )
+    by_id = {slot.pk: slot for slot in found}
+    ordered = [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+    with transaction.atomic():
+        have = set(
+            DownloadGrant.objects.filter(purchase=purchase, slot__in=by_id).values_list(
+                "slot_id", flat=True
+            )
+        )
+        new = []
+        for slot in ordered:
+            if slot.pk in have:
+                continue
+            salt = new_salt()
+            token = grant_token(schema=store.schema_name, purchase_uid=str(purchase.uid), salt=salt)
+            new.append(
+                DownloadGrant(
+                    purchase=purchase,
+                    slot=slot,
+                    version_id=slot.current_id,
+                    salt=salt,
+                    token_hash=token_hash(token),
+                    download_limit=slot.download_limit,
+                )
+            )
+        if new:
+            DownloadGrant.objects.bulk_create(new, ignore_conflicts=True)
+        grants = {
+            g.slot_id: g
+            for g in DownloadGrant.objects.filter(purchase=purchase, slot__in=by_id).select_related(
+                "stamped"
+            )
+        }
+        stamp = [
+            StampedCopy(
+                purchase=purchase, grant=grants[slot.pk], version_id=grants[slot.pk].version_id
+            )
+            for slot in ordered
+            if slot.product.stamping
+            and slot.pk in grants
+            and getattr(grants[slot.pk], "stamped", None) is None
+        ]
+        if stamp:
+            StampedCopy.objects.bulk_create(stamp, ignore_conflicts=True)
+            _queue_stamping(purchase.pk, schema=store.schema_name)
+    return [grants[slot.pk] for slot in ordered if slot.pk in grants]
+
+
+def _grant_legacy(*, store: Store, purchase: Purchase, product: Product) -> DownloadGrant:
+    """A grant for a product whose file was written without a FileSlot (by hand, not by
+    catalog.services): it serves the product's current file."""
+    salt = new_salt()
+    grant = DownloadGrant.objects.create(
+        purchase=purchase,
+        salt=salt,
+        token_hash=token_hash(
+            grant_token(schema=store.schema_name, purchase_uid=str(purchase.uid), salt=salt)
+        ),
+        download_limit=product.download_limit,
+    )
+    if product.stamping:
+        StampedCopy.objects.create(purchase=purchase, grant=grant)
+        _queue_stamping(purchase.pk, schema=store.schema_name)
+    return grant
+
+
+def _queue_stamping(purchase_id: int, *, schema: str) -> None:
+    def queue() -> None:
+        from . import tasks
+
+        with schema_context(schema):
+            tasks.stamp_purchase.delay(purchase_id)
+
+    transaction.on_commit(queue)
 
 
 def purchase_free(
@@ -789,16 +878,15 @@ def suspended_refund_notify(*, incident_id: int) -> bool:
     return True
 
 
-def _after_sale(purchase_id: int, *, schema: str, stamping: bool) -> None:
+def _after_sale(purchase_id: int, *, schema: str) -> None:
     from . import tasks
 
     # on_commit runs when the outermost transaction commits, maybe in another schema by
-    # then; tasks carry the schema they are queued in (tenant-schemas-celery).
+    # then; tasks carry the schema they are queued in (tenant-schemas-celery). Stamping
+    # is queued by grant_files.
     with schema_context(schema):
         tasks.send_receipt.delay(purchase_id)
         tasks.notify_seller.delay(purchase_id)
-        if stamping:
-            tasks.stamp_purchase.delay(purchase_id)
 
 
 def receipt_send(*, store: Store, purchase_id: int) -> bool:
@@ -806,13 +894,15 @@ def receipt_send(*, store: Store, purchase_id: int) -> bool:
     with claimed(f"receipt:{store.schema_name}:{purchase_id}") as mine:
         if not mine:
             return False  # another worker is sending it right now
-        purchase = Purchase.objects.select_related("product", "grant", "code").get(pk=purchase_id)
+        purchase = purchases_with_files(Purchase.objects.select_related("code")).get(pk=purchase_id)
         if purchase.receipt_sent_at:
             return False
+        links = download_links(purchase, store=store)
         context = {
             "purchase": purchase,
             "store": store,
-            "download_url": download_url_for(purchase, store=store),
+            "links": links,
+            "download_url": links[0].url if links else "",
         }
         message = EmailMultiAlternatives(
             subject=f"Your receipt from {store.name}: {purchase.product.title}",
@@ -1003,13 +1093,62 @@ class DownloadDecision:
     filename: str = ""  # what the buyer's browser saves it as
 
 
-def download_url_for(purchase: Purchase, *, store: Store) -> str:
-    return f"{store.url}/d/{download_token_for(purchase, store=store)}/"
+def download_url_for(
+    purchase: Purchase, *, store: Store, grant: DownloadGrant | None = None
+) -> str:
+    """The link of one of the purchase's files (its first file's when `grant` is None)."""
+    return f"{store.url}/d/{download_token_for(purchase, store=store, grant=grant)}/"
 
 
-def download_token_for(purchase: Purchase, *, store: Store) -> str:
-    grant = purchase.grant
+def download_token_for(
+    purchase: Purchase, *, store: Store, grant: DownloadGrant | None = None
+) -> str:
+    grant = grant or purchase.grant
+    if grant is None:
+        raise DownloadGrant.DoesNotExist(f"purchase {purchase.pk} has no grant")
     return grant_token(schema=store.schema_name, purchase_uid=str(purchase.uid), salt=grant.salt)
+
+
+@dataclass(frozen=True)
+class DownloadLink:
+    """One file of a purchase as a buyer sees it: its name, link, count and limit."""
+
+    name: str
+    url: str
+    grant: DownloadGrant
+
+    @property
+    def file_name(self) -> str:
+        version = self.grant.version
+        return version.file_name if version else ""
+
+
+def download_links(purchase: Purchase, *, store: Store) -> list[DownloadLink]:
+    """Every file the purchase gives, in the seller's order. Uses prefetched
+    `grants__slot` / `grants__version` when the caller made them (purchases_with_files)."""
+    grants = sorted(
+        purchase.grants.all(),
+        key=lambda g: (
+            (g.slot.product_id != purchase.product_id, g.slot.product_id, g.slot.position)
+            if g.slot
+            else (False, 0, 0),
+            g.slot_id or 0,
+            g.pk,
+        ),
+    )
+    return [
+        DownloadLink(
+            name=g.slot.name if g.slot else purchase.product.title,
+            url=download_url_for(purchase, store=store, grant=g),
+            grant=g,
+        )
+        for g in grants
+    ]
+
+
+def purchases_with_files(queryset):
+    """Purchases with what download_links needs, in a fixed number of queries."""
+    return queryset.select_related("product").prefetch_related("grants__slot", "grants__version")
 
 
 # Table names come from model meta; values are parameters.
@@ -1024,12 +1163,32 @@ SELECT id, %s, %s, %s FROM counted RETURNING id
 """
 
 
+def _grant_version(grant: DownloadGrant):
+    """The version a grant serves: its own; a migrated or hand-made grant without one
+    serves its file's current version."""
+    if grant.version is not None:
+        return grant.version
+    if grant.slot is not None and grant.slot.current is not None:
+        return grant.slot.current
+    return None
+
+
+def _grant_product(grant: DownloadGrant) -> Product:
+    # A bundle's grant is for a file of another product than the one bought.
+    return grant.slot.product if grant.slot is not None else grant.purchase.product
+
+
 def download_authorize(*, token: str, ip: str | None, user_agent: str) -> DownloadDecision:
-    """Check the grant in this store's schema, count the download atomically, log it."""
+    """Check the grant in this store's schema, count the download atomically, log it.
+
+    Two queries: the grant with everything the answer needs (one join), and the
+    count-and-log statement."""
     if not token or len(token) > 128:
         return DownloadDecision(False, "unknown")
     grant = (
-        DownloadGrant.objects.select_related("purchase__product", "purchase__stamped")
+        DownloadGrant.objects.select_related(
+            "purchase__product", "slot__product", "slot__current", "version", "stamped"
+        )
         .filter(token_hash=token_hash(token))
         .first()
     )
@@ -1039,10 +1198,7 @@ def download_authorize(*, token: str, ip: str | None, user_agent: str) -> Downlo
         return DownloadDecision(False, grant.revoked_reason or "revoked", grant)
     if grant.expires_at and grant.expires_at <= timezone.now():
         return DownloadDecision(False, "expired", grant)
-    stamped = getattr(grant.purchase, "stamped", None) if grant.purchase.product.stamping else None
-    if grant.purchase.product.stamping and (
-        stamped is None or stamped.state != StampedCopy.State.READY
-    ):
+    if _grant_product(grant).stamping and not _stamped_ready(grant):
         return DownloadDecision(False, "preparing", grant)
     # One statement counts and logs: the UPDATE's row lock decides between concurrent
     # clicks (none can pass the limit), and the log row exists only if the count rose.
@@ -1054,6 +1210,15 @@ def download_authorize(*, token: str, ip: str | None, user_agent: str) -> Downlo
         if cursor.fetchone() is None:
             return DownloadDecision(False, "limit", grant)
     return DownloadDecision(True, "ok", grant)
+
+
+def _stamped_ready(grant: DownloadGrant) -> bool:
+    stamped = getattr(grant, "stamped", None)
+    if stamped is None or stamped.state != StampedCopy.State.READY or not stamped.file:
+        return False
+    version = _grant_version(grant)
+    # A copy made from an earlier version (the grant moved on) is made again first.
+    return stamped.version_id is None or version is None or stamped.version_id == version.pk
 
 
 def download_open(*, token: str, ip: str | None, user_agent: str) -> DownloadDecision:
@@ -1071,16 +1236,20 @@ def download_open(*, token: str, ip: str | None, user_agent: str) -> DownloadDec
         return decision
     if not decision.allowed or decision.grant is None:
         return decision
-    purchase = decision.grant.purchase
-    product = purchase.product
-    filename = product.file_name or f"{product.slug}.pdf"
+    grant = decision.grant
+    product = _grant_product(grant)
+    version = _grant_version(grant)
+    source = version.file.name if version is not None else product.file.name
+    filename = (version.file_name if version is not None else product.file_name) or (
+        f"{product.slug}.pdf"
+    )
     if not filename.lower().endswith(".pdf"):
         filename += ".pdf"
     return DownloadDecision(
         True,
         "ok",
-        decision.grant,
-        file_name=purchase.stamped.file.name if product.stamping else product.file.name,
+        grant,
+        file_name=grant.stamped.file.name if product.stamping else source,
         filename=filename,
     )
 
@@ -1129,3 +1298,196 @@ def library_open(*, token: str) -> str | None:
         token_hash=token_hash(token), expires_at__gt=timezone.now()
     ).first()
     return row.email if row else None
+
+
+# --- A new version for past buyers ----------------------------------------------------------
+# The seller uploads a new version of a file and chooses that past buyers get it
+# (catalog.services.product_file_replace → catalog.hooks → version_given). After the
+# commit a task moves the past buyers' grants to it and writes one UpdateNotice per
+# buyer (email); batches of notices are then sent by other tasks. Each notice is claimed
+# with a conditional UPDATE before its email goes out, so a buyer gets one email however
+# many workers send at once.
+
+NOTICE_BATCH = 100
+_OPTOUT_SALT = "payments.update-optout"
+
+
+def version_given(version_id: int) -> None:
+    """catalog.hooks handler: deliver the version once the upload has committed."""
+    schema = connection.schema_name
+
+    def queue() -> None:
+        from . import tasks
+
+        with schema_context(schema):
+            tasks.version_deliver.delay(version_id)
+
+    transaction.on_commit(queue)
+
+
+def version_deliver(*, store: Store, version_id: int) -> int:
+    """Give a version to the file's past buyers and queue their emails in batches;
+    returns how many emails were queued."""
+    pending = version_give(version_id=version_id)
+    from . import tasks
+
+    for start in range(0, len(pending), NOTICE_BATCH):
+        tasks.send_update_notices.delay(pending[start : start + NOTICE_BATCH])
+    return len(pending)
+
+
+def version_give(*, version_id: int) -> list[int]:
+    """Move the file's past buyers' grants to this version (their downloads start again
+    from the limit; stamped copies are made again from it) and write one UpdateNotice
+    per buyer email. Returns the ids of the notices still to send. Idempotent: grants
+    already on it (or on a newer one) are left, a notice exists once per (version, email).
+    """
+    version = ProductFile.objects.select_related("slot__product").get(pk=version_id)
+    if version.slot is None or not version.given_to_past_buyers:
+        return []
+    with transaction.atomic():
+        older = DownloadGrant.objects.filter(slot=version.slot).filter(
+            Q(version__isnull=True) | Q(version__created_at__lt=version.created_at)
+        )
+        moved = list(older.values_list("pk", flat=True))
+        # A new version is a new file: its downloads start again from the limit.
+        DownloadGrant.objects.filter(pk__in=moved).update(version=version, download_count=0)
+        StampedCopy.objects.filter(grant_id__in=moved).update(
+            version=version, state=StampedCopy.State.PENDING
+        )
+        # One email per buyer, carrying the link of their newest purchase of the file.
+        newest: dict[str, int] = {}
+        for grant_id, email in (
+            DownloadGrant.objects.filter(
+                slot=version.slot,
+                version=version,
+                revoked_at__isnull=True,
+                purchase__status=Purchase.Status.PAID,
+                purchase__created_at__lt=version.created_at,
+            )
+            .order_by("purchase__created_at", "pk")
+            .values_list("pk", "purchase__buyer_email")
+        ):
+            newest[email.lower()] = grant_id
+        opted_out = set(
+            UpdateOptOut.objects.filter(email__in=list(newest)).values_list("email", flat=True)
+        )
+        UpdateNotice.objects.bulk_create(
+            [
+                UpdateNotice(
+                    version=version,
+                    email=email,
+                    grant_id=grant_id,
+                    skipped="unsubscribed" if email in opted_out else "",
+                )
+                for email, grant_id in newest.items()
+            ],
+            ignore_conflicts=True,
+        )
+    return list(
+        UpdateNotice.objects.filter(version=version, sent_at__isnull=True, skipped="")
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def optout_token(*, schema: str, email: str) -> str:
+    """The unsubscribe link's token: signed, names the store's schema and the email."""
+    return signing.dumps({"s": schema, "e": email.strip().lower()}, salt=_OPTOUT_SALT)
+
+
+def optout_email(*, token: str, schema: str) -> str | None:
+    """The email an unsubscribe token stands for, in this store only; None if not valid."""
+    try:
+        data = signing.loads(token, salt=_OPTOUT_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("s") != schema or not data.get("e"):
+        return None
+    return str(data["e"])
+
+
+def optout_record(*, email: str) -> None:
+    UpdateOptOut.objects.get_or_create(email=email.strip().lower())
+
+
+def update_notices_send(*, store: Store, notice_ids: list[int]) -> int:
+    """Send these update emails, each once: returns how many this call sent.
+
+    A notice is claimed (claimed_at set where it was empty: one UPDATE, so of two workers
+    only one gets the row) before its email is sent, and marked sent after. A failed send
+    gives the claim back and raises (the task retries; sent ones are not sent again)."""
+    sent = 0
+    for notice_id in notice_ids:
+        claimed = UpdateNotice.objects.filter(
+            pk=notice_id, claimed_at__isnull=True, sent_at__isnull=True, skipped=""
+        ).update(claimed_at=timezone.now())
+        if not claimed:
+            continue
+        notice = UpdateNotice.objects.select_related(
+            "grant__purchase__product", "grant__slot", "version"
+        ).get(pk=notice_id)
+        if UpdateOptOut.objects.filter(email=notice.email).exists():
+            UpdateNotice.objects.filter(pk=notice_id).update(skipped="unsubscribed")
+            continue
+        try:
+            _update_email(store=store, notice=notice).send()
+        except BaseException:
+            UpdateNotice.objects.filter(pk=notice_id, sent_at__isnull=True).update(claimed_at=None)
+            raise
+        UpdateNotice.objects.filter(pk=notice_id).update(sent_at=timezone.now())
+        sent += 1
+    return sent
+
+
+def _update_email(*, store: Store, notice: UpdateNotice) -> EmailMultiAlternatives:
+    grant = notice.grant
+    purchase = grant.purchase
+    unsubscribe = (
+        f"{store.url}/updates/unsubscribe/"
+        f"{optout_token(schema=store.schema_name, email=notice.email)}/"
+    )
+    context = {
+        "store": store,
+        "product": grant.slot.product if grant.slot else purchase.product,
+        "file_name": grant.slot.name if grant.slot else "",
+        "version": notice.version,
+        "download_url": download_url_for(purchase, store=store, grant=grant),
+        "unsubscribe_url": unsubscribe,
+    }
+    message = EmailMultiAlternatives(
+        subject=f"A new version of {context['product'].title} from {store.name}",
+        body=render_to_string("payments/email/update.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[notice.email],
+        reply_to=[store.support_email] if store.support_email else None,
+        # RFC 8058 one-click unsubscribe: mail clients POST to the link themselves.
+        headers={
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+    message.attach_alternative(render_to_string("payments/email/update.html", context), "text/html")
+    return message
+
+
+def version_notice_counts(version_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """Per version given to past buyers: emails sent, still queued, and skipped
+    (unsubscribed); the seller's product page shows them (catalog.hooks)."""
+    rows = (
+        UpdateNotice.objects.filter(version_id__in=list(version_ids))
+        .values("version_id")
+        .annotate(
+            total=Count("pk"),
+            sent=Count("pk", filter=Q(sent_at__isnull=False)),
+            skipped=Count("pk", filter=~Q(skipped="")),
+        )
+    )
+    return {
+        row["version_id"]: {
+            "sent": row["sent"],
+            "skipped": row["skipped"],
+            "queued": row["total"] - row["sent"] - row["skipped"],
+        }
+        for row in rows
+    }

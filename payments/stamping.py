@@ -56,13 +56,43 @@ def stamp_pdf(source: bytes, *, email: str) -> bytes:
 
 
 def stamped_copy_make(*, purchase_id: int) -> str:
-    purchase = Purchase.objects.select_related("product").get(pk=purchase_id)
-    copy, _ = StampedCopy.objects.get_or_create(purchase=purchase)
-    if copy.state == StampedCopy.State.READY and copy.file:
+    """Make every stamped copy of the purchase that is not ready for its grant's version
+    (one per file of a stamped product). "made" if one was made, else "ready"."""
+    copies = list(
+        StampedCopy.objects.filter(purchase_id=purchase_id)
+        .select_related("grant__version", "grant__slot__current", "version")
+        .order_by("id")
+    )
+    if not copies:  # a grant made by hand, without grant_files
+        purchase = Purchase.objects.get(pk=purchase_id)
+        copy, _ = StampedCopy.objects.get_or_create(purchase=purchase, grant=purchase.grant)
+        copies = [copy]
+    made = False
+    for copy in copies:
+        made = _copy_make(copy) == "made" or made
+    return "made" if made else "ready"
+
+
+def _source(copy: StampedCopy) -> tuple[int | None, str]:
+    """The version a copy is made from (its grant's) and its stored name."""
+    grant = copy.grant
+    version = None
+    if grant is not None:
+        version = grant.version or (grant.slot.current if grant.slot else None)
+    if version is not None:
+        return version.pk, version.file.name
+    purchase = Purchase.objects.select_related("product").get(pk=copy.purchase_id)
+    return None, purchase.product.file.name
+
+
+def _copy_make(copy: StampedCopy) -> str:
+    version_id, source_name = _source(copy)
+    if copy.state == StampedCopy.State.READY and copy.file and copy.version_id == version_id:
         return "ready"
+    purchase = Purchase.objects.get(pk=copy.purchase_id)
     storage = private_storage()
     try:
-        with storage.open(purchase.product.file.name, "rb") as handle:
+        with storage.open(source_name, "rb") as handle:
             source = handle.read()
         data = stamp_pdf(source, email=purchase.buyer_email)
     except Exception as exc:
@@ -70,17 +100,25 @@ def stamped_copy_make(*, purchase_id: int) -> str:
             state=StampedCopy.State.FAILED, error=str(exc)[:300]
         )
         raise
-    # One name per purchase, written under the row lock: a run killed after writing and
-    # before recording left its file at this very name, and is replaced, not orphaned.
-    name = f"stamped/{purchase.uid}.pdf"
+    # One name per purchase and version, written under the row lock: a run killed after
+    # writing and before recording left its file at this very name, and is replaced, not
+    # orphaned.
+    name = (
+        f"stamped/{purchase.uid}-{version_id}.pdf" if version_id else f"stamped/{purchase.uid}.pdf"
+    )
     with transaction.atomic():
         locked = StampedCopy.objects.select_for_update().get(pk=copy.pk)
-        if locked.state == StampedCopy.State.READY and locked.file:
+        if (
+            locked.state == StampedCopy.State.READY
+            and locked.file
+            and locked.version_id == version_id
+        ):
             return "ready"  # a concurrent run finished first; keep its copy
         if storage.exists(name):
             storage.delete(name)
         locked.file = storage.save(name, ContentFile(data))
         locked.state = StampedCopy.State.READY
+        locked.version_id = version_id
         locked.source_sha256 = hashlib.sha256(source).hexdigest()
         locked.error = ""
         locked.save()

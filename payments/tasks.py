@@ -58,6 +58,18 @@ def stamp_purchase(purchase_id: int) -> str:
     return stamped_copy_make(purchase_id=purchase_id)
 
 
+@shared_task(acks_late=True)
+def version_deliver(version_id: int) -> int:
+    """Give a new version to the file's past buyers; queues their emails in batches."""
+    return services.version_deliver(store=_store(), version_id=version_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_update_notices(notice_ids: list[int]) -> int:
+    """One batch of "a new version" emails; each buyer's is sent once (claimed first)."""
+    return services.update_notices_send(store=_store(), notice_ids=notice_ids)
+
+
 @shared_task(acks_late=True, autoretry_for=(services.stripe_client.StripeFailure,),
              retry_backoff=True, max_retries=8)  # fmt: skip
 def checkouts_expire() -> int:

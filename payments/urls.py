@@ -12,4 +12,5 @@ urlpatterns = [
     path("d/<str:token>/", views.download, name="download"),
     path("library/", views.library_request, name="library_request"),
     path("library/<str:token>/", views.library, name="library"),
+    path("updates/unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from catalog.models import Product
@@ -110,20 +111,12 @@ def thanks(request: HttpRequest) -> HttpResponse:
         # A free order (100 % code): its random uid is the page's key, as the session id
         # is for a paid one.
         free = (
-            Purchase.objects.select_related("product", "grant", "code")
+            services.purchases_with_files(Purchase.objects.select_related("code"))
             .filter(uid=order, checkout_session_id__startswith="free_")
             .first()
         )
         if free is not None:
-            return render(
-                request,
-                "payments/thanks.html",
-                {
-                    "state": free.status,
-                    "purchase": free,
-                    "download_url": services.download_url_for(free, store=store),
-                },
-            )
+            return render(request, "payments/thanks.html", _thanks_context(free, store=store))
     if not _SESSION.match(session_id):
         return render(request, "payments/thanks.html", {"state": "unknown"}, status=404)
     try:
@@ -134,16 +127,20 @@ def thanks(request: HttpRequest) -> HttpResponse:
         purchase = None
     if purchase is None:
         return render(request, "payments/thanks.html", {"state": "pending"})
-    purchase = Purchase.objects.select_related("product", "grant", "code").get(pk=purchase.pk)
-    return render(
-        request,
-        "payments/thanks.html",
-        {
-            "state": purchase.status,
-            "purchase": purchase,
-            "download_url": services.download_url_for(purchase, store=store),
-        },
+    purchase = services.purchases_with_files(Purchase.objects.select_related("code")).get(
+        pk=purchase.pk
     )
+    return render(request, "payments/thanks.html", _thanks_context(purchase, store=store))
+
+
+def _thanks_context(purchase: Purchase, *, store) -> dict:
+    links = services.download_links(purchase, store=store)
+    return {
+        "state": purchase.status,
+        "purchase": purchase,
+        "links": links,
+        "download_url": links[0].url if links else "",
+    }
 
 
 REFUSALS = {
@@ -265,17 +262,34 @@ def library(request: HttpRequest, token: str) -> HttpResponse:
             status=410,
         )
     purchases = list(
-        Purchase.objects.filter(buyer_email=email)
-        .select_related("product", "grant")
-        .order_by("-created_at")
+        services.purchases_with_files(Purchase.objects.filter(buyer_email=email)).order_by(
+            "-created_at"
+        )
     )
     rows = [
         {
             "purchase": p,
-            "url": services.download_url_for(p, store=store)
+            "links": services.download_links(p, store=store)
             if p.status == Purchase.Status.PAID
-            else "",
+            else [],
         }
         for p in purchases
     ]
     return render(request, "payments/library.html", {"email": email, "rows": rows})
+
+
+@csrf_exempt  # the signed token is the authority; mail clients POST here (RFC 8058)
+@never_cache
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """No more "a new version" emails for this address from this store: no login; the
+    link's signed token names the store's schema, so it works on its own store only.
+    GET asks (link scanners must not unsubscribe anyone); POST does it."""
+    email = services.optout_email(token=token, schema=request.tenant.schema_name)
+    if email is None:
+        return render(request, "payments/unsubscribe.html", {"state": "invalid"}, status=404)
+    state = "ask"
+    if request.method == "POST":
+        services.optout_record(email=email)
+        state = "done"
+    return render(request, "payments/unsubscribe.html", {"state": state, "email": email})

@@ -25,7 +25,17 @@ logger = logging.getLogger(__name__)
 
 # What a migration run executes that builds the schema (everything else is reads,
 # transaction control or search_path changes).
-_DDL_PREFIXES = ("CREATE ", "ALTER ", "DROP ", "COMMENT ", 'INSERT INTO "django_migrations"')
+# Django drops a foreign key with one "SET CONSTRAINTS <fk> IMMEDIATE; ALTER TABLE … DROP
+# CONSTRAINT <fk>" statement (postgresql schema editor's sql_delete_fk): without it the
+# replay would re-add a constraint that is still there.
+_DDL_PREFIXES = (
+    "CREATE ",
+    "ALTER ",
+    "DROP ",
+    "COMMENT ",
+    "SET CONSTRAINTS ",
+    'INSERT INTO "django_migrations"',
+)
 
 
 def _quote(schema_name: str) -> str:

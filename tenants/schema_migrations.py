@@ -76,6 +76,8 @@ WRITES = (
     "TRUNCATE ",
     "GRANT ",
     "REVOKE ",
+    # Django's foreign-key drop: "SET CONSTRAINTS <fk> IMMEDIATE; ALTER TABLE … DROP …".
+    "SET CONSTRAINTS ",
 )
 
 

@@ -7,7 +7,7 @@ import uuid
 from django.core.files.base import ContentFile
 from django_tenants.utils import schema_context
 
-from catalog.models import Product
+from catalog.models import FileSlot, Product, ProductFile
 from catalog.samples import sample_pdf_bytes
 from catalog.storage import private_storage
 from payments.models import CheckoutRecord
@@ -43,7 +43,7 @@ def product_with_file(
     with schema_context(store.schema_name):
         name = private_storage().save(f"products/{uuid.uuid4()}.pdf", ContentFile(data))
         slug = f"{title.lower().replace(' ', '-')}-{uuid.uuid4().hex[:6]}"
-        return Product.objects.create(
+        product = Product.objects.create(
             title=title,
             slug=slug,
             price=price,
@@ -55,6 +55,42 @@ def product_with_file(
             file_size=len(data),
             sha256=hashlib.sha256(data).hexdigest(),
             stamping=stamping,
+            download_limit=download_limit,
+        )
+        # Its first file, as catalog.services.product_create makes it.
+        slot = FileSlot.objects.create(
+            product=product, name=title, position=0, download_limit=download_limit
+        )
+        slot.current = ProductFile.objects.create(
+            product=product,
+            slot=slot,
+            file=name,
+            file_name=product.file_name,
+            page_count=3,
+            file_size=len(data),
+            sha256=product.sha256,
+        )
+        slot.save(update_fields=["current"])
+        return product
+
+
+def add_file(
+    store: Store,
+    product: Product,
+    *,
+    name: str = "Answers",
+    data: bytes | None = None,
+    download_limit: int | None = None,
+) -> FileSlot:
+    """Another file of a product, through the service the dashboard calls."""
+    from catalog.services import product_file_add
+
+    data = data if data is not None else pdf_bytes(2)
+    with schema_context(store.schema_name):
+        return product_file_add(
+            product=product,
+            file=ContentFile(data, name=f"{name}.pdf"),
+            name=name,
             download_limit=download_limit,
         )
 

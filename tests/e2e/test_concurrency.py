@@ -128,7 +128,7 @@ def test_twenty_concurrent_downloads_never_pass_the_limit(live, live_settings, c
     bought = purchase(store, product)
     with schema_context(store.schema_name):
         token = download_token_for(
-            Purchase.objects.select_related("grant").get(pk=bought.pk), store=store
+            Purchase.objects.prefetch_related("grants").get(pk=bought.pk), store=store
         )
     barrier = threading.Barrier(20, timeout=60)
 

@@ -189,7 +189,7 @@ def test_a_100_percent_code_makes_one_free_order_with_no_stripe_payment(
     assert len(standin.requests("/v1/")) == before  # Stripe never heard of it
 
     with in_schema(alice_store):
-        purchase = Purchase.objects.select_related("grant").get()
+        purchase = Purchase.objects.prefetch_related("grants").get()
         assert (purchase.amount, purchase.platform_fee, purchase.discount) == (0, 0, 1500)
         assert purchase.buyer_email == "bob@example.com" and purchase.payment_intent_id is None
         assert purchase.grant is not None

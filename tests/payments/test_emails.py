@@ -91,7 +91,7 @@ def test_the_receipt_names_date_product_amount_card_and_replies_to_the_seller(
     assert "payment_intent.latest_charge" in str(retrieve["params"])
 
     with in_schema(alice_store):
-        bought = Purchase.objects.select_related("grant").get()
+        bought = Purchase.objects.prefetch_related("grants").get()
         url = services.download_url_for(bought, store=alice_store)
     assert (bought.card_brand, bought.card_last4) == ("visa", "4242")
     receipt = next(m for m in mail.outbox if m.to == ["bob@example.com"])

@@ -54,7 +54,7 @@ def _bought(store, standin, capture, *, email: str = "bob@example.com"):
     standin.call("POST", f"/sessions/{session_id}/pay", {"email": email})
     _deliver_all(standin, store.stripe_account.stripe_account_id, capture)
     with in_schema(store):
-        purchase = Purchase.objects.select_related("grant").get(checkout_session_id=session_id)
+        purchase = Purchase.objects.prefetch_related("grants").get(checkout_session_id=session_id)
     return product, purchase
 
 

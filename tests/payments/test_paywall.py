@@ -23,7 +23,7 @@ def test_a_paid_purchase_downloads_the_exact_bytes(alice_store, django_capture_o
         bought = purchase(alice_store, product)
     with in_schema(alice_store):
         url = download_url_for(
-            Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store
+            Purchase.objects.prefetch_related("grants").get(pk=bought.pk), store=alice_store
         )
     response = store_client(alice_store).get(_path(url))
     assert response.status_code == 200
@@ -59,7 +59,7 @@ def test_a_refund_revokes_the_download_and_a_won_dispute_restores_it(alice_store
     bought = purchase(alice_store, product)
     with in_schema(alice_store):
         url = download_url_for(
-            Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store
+            Purchase.objects.prefetch_related("grants").get(pk=bought.pk), store=alice_store
         )
     client = store_client(alice_store)
     with in_schema(alice_store):
@@ -98,7 +98,7 @@ def test_the_download_limit_is_enforced(alice_store):
     with in_schema(alice_store):
         url = _path(
             download_url_for(
-                Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store
+                Purchase.objects.prefetch_related("grants").get(pk=bought.pk), store=alice_store
             )
         )
     client = store_client(alice_store)
@@ -117,7 +117,7 @@ def test_alices_token_on_mallorys_domain_finds_nothing(alice_store, mallory_stor
     with in_schema(alice_store):
         url = _path(
             download_url_for(
-                Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store
+                Purchase.objects.prefetch_related("grants").get(pk=bought.pk), store=alice_store
             )
         )
     assert store_client(mallory_store).get(url).status_code == 404
@@ -130,7 +130,7 @@ def test_a_download_costs_at_most_three_queries(alice_store):
     with in_schema(alice_store):
         url = _path(
             download_url_for(
-                Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store
+                Purchase.objects.prefetch_related("grants").get(pk=bought.pk), store=alice_store
             )
         )
     client = store_client(alice_store)
@@ -153,7 +153,7 @@ def test_a_suspended_store_serves_no_downloads(alice_store):
     with in_schema(alice_store):
         url = _path(
             download_url_for(
-                Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store
+                Purchase.objects.prefetch_related("grants").get(pk=bought.pk), store=alice_store
             )
         )
     store_suspend(store=alice_store, reason="Review")

@@ -237,7 +237,7 @@ def test_a_worker_killed_mid_stamp_leaves_one_stamped_copy(
 
     with schema_context(store.schema_name):
         token = download_token_for(
-            Purchase.objects.select_related("grant").get(pk=purchase.pk), store=store
+            Purchase.objects.prefetch_related("grants").get(pk=purchase.pk), store=store
         )
     status, body = _http(stack, store.host, f"/d/{token}/")
     assert status == 200 and body.startswith(b"%PDF")

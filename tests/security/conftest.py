@@ -24,16 +24,16 @@ from django.db.models import Model
 from django.utils.html import escape
 
 from catalog.discounts import discount_code_create
-from catalog.models import DiscountCode, Product
+from catalog.models import DiscountCode, FileSlot, Product, ProductFile
 from catalog.services import product_cover_sizes_make
 from catalog.storage import private_storage
-from payments.models import DownloadGrant, Purchase
-from payments.services import download_token_for, library_link_create
+from payments.models import DownloadGrant, Purchase, UpdateOptOut
+from payments.services import download_token_for, library_link_create, optout_token
 from tenants.models import Domain, Store
 from tenants.services import domain_add
 from tests.catalog.pdfs import image_bytes
 from tests.conftest import main_client
-from tests.factories import in_schema, pdf_bytes, product_with_file, purchase
+from tests.factories import add_file, in_schema, pdf_bytes, product_with_file, purchase
 from tests.payments.conftest import _standin_server, standin  # noqa: F401 - fixtures
 from tests.s3 import reset_storages
 
@@ -76,14 +76,24 @@ class AliceWorld:
     secrets_public: list[str] = field(default_factory=list)
     secrets_private: list[str] = field(default_factory=list)
     code_uid: str = ""  # a discount code of hers (its text is among secrets_private)
+    # Her product's second file ("Answers"), Bob's link to it, and his unsubscribe link.
+    slot_uid: str = ""
+    second_file_bytes: bytes = b""
+    second_file_marker: bytes = b""
+    second_download_token: str = ""
+    unsubscribe_token: str = ""
 
     def forbidden_on_other_hosts(self) -> list[bytes]:
         """Nothing of Alice's may show on another store's host, not even her shop window."""
-        return [*_variants(self.secrets_public + self.secrets_private), self.file_marker]
+        return [
+            *_variants(self.secrets_public + self.secrets_private),
+            self.file_marker,
+            self.second_file_marker,
+        ]
 
     def forbidden_for_strangers(self) -> list[bytes]:
         """On her own host, strangers see her shop window, never what only she or Bob may see."""
-        return [*_variants(self.secrets_private), self.file_marker]
+        return [*_variants(self.secrets_private), self.file_marker, self.second_file_marker]
 
     def snapshot(self) -> dict:
         """Everything about Alice that a request from someone else must not change."""
@@ -101,6 +111,14 @@ class AliceWorld:
                 )
             )
             codes = sorted(DiscountCode.objects.values_list("uid", "code", "active", "uses"))
+            files = sorted(
+                FileSlot.objects.values_list(
+                    "uid", "name", "position", "download_limit", "current_id"
+                )
+            )
+            versions = sorted(ProductFile.objects.values_list("pk", "file", "slot_id"))
+            grant_versions = sorted(DownloadGrant.objects.values_list("pk", "version_id"))
+            optouts = sorted(UpdateOptOut.objects.values_list("email", flat=True))
         return {
             "store": (
                 store.name,
@@ -118,6 +136,7 @@ class AliceWorld:
             "sales": sales,
             "grants": grants,
             "codes": codes,
+            "files": (files, versions, grant_versions, optouts),
         }
 
 
@@ -172,6 +191,9 @@ def build_alice_world(store: Store, owner) -> AliceWorld:
     data = pdf_bytes() + b"%" + marker + b"\n%%EOF\n"
     product = product_with_file(store, title="Fernwood Atlas Secret Edition", data=data)
     draft = product_with_file(store, title="Unreleased Moss Compendium", status="draft")
+    second_marker = f"ALICE-ANSWERS-BYTES-{uuid.uuid4().hex}".encode()
+    second = pdf_bytes(2) + b"%" + second_marker + b"\n%%EOF\n"
+    slot = add_file(store, product, name="Answers", data=second)
     sale = purchase(store, product, email=BOB)
     with in_schema(store):
         cover = private_storage().save(f"covers/{uuid.uuid4()}.png", ContentFile(image_bytes()))
@@ -180,8 +202,10 @@ def build_alice_world(store: Store, owner) -> AliceWorld:
         )
         product_cover_sizes_make(product_id=product.pk)  # its WebP copies, as the task does
         product.refresh_from_db()
-        sale = Purchase.objects.select_related("grant").get(pk=sale.pk)
+        sale = Purchase.objects.prefetch_related("grants").get(pk=sale.pk)
         download_token = download_token_for(sale, store=store)
+        second_grant = DownloadGrant.objects.get(purchase=sale, slot=slot)
+        second_token = download_token_for(sale, store=store, grant=second_grant)
         library_token = library_link_create(email=BOB)
         storage_key = f"tenants/{store.schema_name}/{product.file.name}"
         code = discount_code_create(code="ALICE-INSIDER-70", kind="percent", value="70")
@@ -201,6 +225,11 @@ def build_alice_world(store: Store, owner) -> AliceWorld:
         domain=domain,
         handoff_token=handoff_token_for(owner, store),
         code_uid=str(code.uid),
+        slot_uid=str(slot.uid),
+        second_file_bytes=second,
+        second_file_marker=second_marker,
+        second_download_token=second_token,
+        unsubscribe_token=optout_token(schema=store.schema_name, email=BOB),
         secrets_public=[store.name, product.title, store.host, "Alice's Guides"],
         secrets_private=[
             BOB,

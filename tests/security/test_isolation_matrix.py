@@ -112,6 +112,15 @@ def _sale(w: AliceWorld) -> dict[str, Any]:
     return {"uid": w.purchase.uid}
 
 
+def _file(w: AliceWorld) -> dict[str, Any]:
+    return {"uid": w.product.uid, "slot_uid": w.slot_uid}
+
+
+def _file_form(w: AliceWorld) -> dict[str, Any]:
+    prefix = f"f{w.slot_uid.replace('-', '')[:8]}"
+    return {f"{prefix}-name": "Pwned", f"{prefix}-download_limit": "1"}
+
+
 def _domain(w: AliceWorld) -> dict[str, Any]:
     return {"pk": w.domain.pk}
 
@@ -157,6 +166,11 @@ ROUTES: dict[str, Route] = {
         params=lambda w: {"token": w.library_token},
         own_host_params=lambda w: {"token": _forged(w.library_token)},
     ),
+    "payments:unsubscribe": Route(
+        BEARER,
+        params=lambda w: {"token": w.unsubscribe_token},
+        own_host_params=lambda w: {"token": _forged(w.unsubscribe_token)},
+    ),
     "payments:thanks": Route(
         BEARER,
         query=lambda w: {"session_id": w.session_id},
@@ -186,6 +200,24 @@ ROUTES: dict[str, Route] = {
         OWNER, params=_uid, data=lambda w: {"file": upload(good_pdf(pages=1), "swap.pdf")}
     ),
     "catalog_dash:download": Route(OWNER, params=_uid),
+    "catalog_dash:file_add": Route(
+        OWNER,
+        params=_uid,
+        data=lambda w: {"name": "Pwned", "file": upload(good_pdf(pages=1), "more.pdf")},
+    ),
+    "catalog_dash:file_update": Route(OWNER, params=_file, data=_file_form),
+    "catalog_dash:file_version": Route(
+        OWNER,
+        params=_file,
+        data=lambda w: {
+            "file": upload(good_pdf(pages=1), "answers2.pdf"),
+            "give_to_past_buyers": "on",
+        },
+    ),
+    "catalog_dash:file_up": Route(OWNER, params=_file),
+    "catalog_dash:file_down": Route(OWNER, params=_file),
+    "catalog_dash:file_remove": Route(OWNER, params=_file),
+    "catalog_dash:file_download": Route(OWNER, params=_file),
     "catalog_dash:publish": Route(OWNER, params=_uid),
     "catalog_dash:unpublish": Route(OWNER, params=_uid),
     "catalog_dash:archive": Route(OWNER, params=_uid),

@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("payments", "0004_discount_codes"),
+        ("payments", "0006_grants_per_file_data"),
     ]
 
     operations = [
