@@ -30,6 +30,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django_tenants.utils import schema_context
 
+from .bundles import bundle_publish_problems
 from .cover import render_cover
 from .hooks import settlement_currency, version_given_to_past_buyers
 from .images import image_to_png, png_to_webp_widths
@@ -571,7 +572,9 @@ def product_publish(*, product: Product, store: Store) -> Product:
                 + "Contact the platform to have it restored.",
                 code="store_suspended",
             )
-        if not locked.file:
+        if locked.is_bundle:
+            problems.extend(bundle_publish_problems(locked))
+        elif not locked.file:
             problems.append("Upload the PDF buyers will get.")
         try:
             validate_amount(locked.price, locked.currency)

@@ -27,6 +27,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from catalog.bundles import bundle_slots
 from catalog.discounts import Quote, discount_quote
 from catalog.models import DiscountCode, FileSlot, Product, ProductFile
 from catalog.money import format_amount, minimum_charge
@@ -641,7 +642,8 @@ def _purchase_make(
         card_brand=card_brand,
         card_last4=card_last4,
     )
-    if not grant_files(store=store, purchase=purchase, slots=product.slots.all()) and product.file:
+    slots = bundle_slots(product) if product.is_bundle else product.slots.all()
+    if not grant_files(store=store, purchase=purchase, slots=slots) and product.file:
         _grant_legacy(store=store, purchase=purchase, product=product)
     code_text = ""
     if code_id is not None:
@@ -1138,7 +1140,7 @@ def download_links(purchase: Purchase, *, store: Store) -> list[DownloadLink]:
     )
     return [
         DownloadLink(
-            name=g.slot.name if g.slot else purchase.product.title,
+            name=_link_name(g, purchase),
             url=download_url_for(purchase, store=store, grant=g),
             grant=g,
         )
@@ -1146,9 +1148,20 @@ def download_links(purchase: Purchase, *, store: Store) -> list[DownloadLink]:
     ]
 
 
+def _link_name(grant: DownloadGrant, purchase: Purchase) -> str:
+    """A file's name as the buyer sees it; a bundle's file says which product it is of."""
+    if grant.slot is None:
+        return purchase.product.title
+    if grant.slot.product_id != purchase.product_id:
+        return f"{grant.slot.product.title}: {grant.slot.name}"
+    return grant.slot.name
+
+
 def purchases_with_files(queryset):
     """Purchases with what download_links needs, in a fixed number of queries."""
-    return queryset.select_related("product").prefetch_related("grants__slot", "grants__version")
+    return queryset.select_related("product").prefetch_related(
+        "grants__slot__product", "grants__version"
+    )
 
 
 # Table names come from model meta; values are parameters.
