@@ -14,7 +14,7 @@ from django.core import mail
 from catalog.bundles import bundle_items_set
 from catalog.models import Product
 from payments.models import DownloadGrant, Purchase
-from payments.services import download_links
+from payments.services import download_links, library_link_create
 from tests.conftest import main_client, store_client
 from tests.factories import add_file, in_schema, product_with_file
 from tests.payments.conftest import connect_store, post_event
@@ -121,6 +121,13 @@ def test_a_bundle_purchase_grants_each_file_with_its_own_link_and_limit(
         assert link.url in receipt.body
     thanks = store_client(alice_store).get(f"/thanks/?session_id={session_id}").content.decode()
     assert thanks.count("/d/") >= 3 and "Ferns answers" in thanks
+    # The library lists them too, each with its own link.
+    with in_schema(alice_store):
+        token = library_link_create(email="bob@example.com")
+    library = store_client(alice_store).get(f"/library/{token}/").content.decode()
+    for link in links:
+        assert link.url[link.url.index("/d/") :] in library
+    assert "Ferns answers" in library and "Mosses" in library
 
 
 def test_a_bundle_refuses_itself_another_bundle_and_another_stores_products(
