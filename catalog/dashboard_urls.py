@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from . import bundle_views
 from . import dashboard_views as views
 
 app_name = "catalog_dash"
@@ -16,6 +17,8 @@ app_name = "catalog_dash"
 urlpatterns = [
     path("", views.product_list, name="list"),
     path("new/", views.product_create_view, name="create"),
+    path("bundles/new/", bundle_views.bundle_create_view, name="bundle_create"),
+    path("<uuid:uid>/bundle/", bundle_views.bundle_items_view, name="bundle_items"),
     path("price/", views.price_reading_view, name="price"),
     path("<uuid:uid>/", views.product_edit_view, name="edit"),
     path("<uuid:uid>/file/", views.product_replace_file_view, name="replace_file"),

@@ -74,6 +74,7 @@ _LIST_FIELDS = (
     "file",
     "created_at",
     "published_at",
+    "is_bundle",
 )
 
 

@@ -23,6 +23,7 @@ _CARD_FIELDS = (
     "cover_widths",
     "published_at",
     "created_at",
+    "is_bundle",
 )
 
 
@@ -88,6 +89,13 @@ class Product(models.Model):
     stamping = models.BooleanField(default=False, help_text="Stamp the buyer's email on page 1.")
     download_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="Downloads per purchase; empty for unlimited."
+    )
+
+    # A bundle (catalog.bundles) has no file of its own: its buyers get every file of the
+    # products it includes, which are products of this store and never bundles.
+    is_bundle = models.BooleanField(default=False)
+    bundle_items = models.ManyToManyField(
+        "self", symmetrical=False, blank=True, related_name="bundles"
     )
 
     created_at = models.DateTimeField(auto_now_add=True)

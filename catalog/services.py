@@ -32,6 +32,7 @@ from django_tenants.utils import schema_context
 
 from tenants import cells
 
+from .bundles import bundle_publish_problems
 from .cover import render_cover
 from .hooks import settlement_currency, version_given_to_past_buyers
 from .images import image_to_png, png_to_webp_widths
@@ -586,7 +587,9 @@ def product_publish(*, product: Product, store: Store) -> Product:
                 + "Contact the platform to have it restored.",
                 code="store_suspended",
             )
-        if not locked.file:
+        if locked.is_bundle:
+            problems.extend(bundle_publish_problems(locked))
+        elif not locked.file:
             problems.append("Upload the PDF buyers will get.")
         try:
             validate_amount(locked.price, locked.currency)

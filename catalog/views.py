@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.db.models import prefetch_related_objects
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.cache import patch_cache_control
@@ -10,6 +11,7 @@ from django.views.decorators.http import require_safe
 
 from tenants.decorators import is_store_owner
 
+from .bundles import bundle_offer
 from .discounts import discount_quote
 from .models import Product, cover_sized_name
 from .page_cache import cached_page, page_context
@@ -20,6 +22,13 @@ from .storage import private_storage
 @cached_page
 def storefront(request: HttpRequest) -> HttpResponse:
     products = list(Product.objects.for_storefront())
+    # A bundle's card says what it includes and the saving: one query for all bundles.
+    bundles = [p for p in products if p.is_bundle]
+    if bundles:
+        prefetch_related_objects(bundles, "bundle_items")
+        for bundle in bundles:
+            items = [i for i in bundle.bundle_items.all() if i.is_published]
+            bundle.offer = bundle_offer(bundle, sorted(items, key=lambda p: p.title.lower()))
     # A shared link to the store shows the first cover there is.
     social_cover = next((p for p in products if p.cover_key), None)
     return render(
@@ -42,23 +51,18 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
             quote = discount_quote(product=product, code=code)
         except ValidationError as exc:
             code_error = exc.messages[0]
-    return render(
-        request,
-        "catalog/product.html",
-        page_context(
-            request,
-            {
-                "product": product,
-                # What the buyer gets when the product has several files (one query).
-                "files": list(
-                    product.slots.filter(current__isnull=False).select_related("current")
-                ),
-                "code": code,
-                "quote": quote,
-                "code_error": code_error,
-            },
-        ),
-    )
+    context = {
+        "product": product,
+        # What the buyer gets when the product has several files (one query).
+        "files": list(product.slots.filter(current__isnull=False).select_related("current")),
+        "code": code,
+        "quote": quote,
+        "code_error": code_error,
+    }
+    if product.is_bundle:
+        items = sorted(product.bundle_items.published(), key=lambda p: p.title.lower())
+        context["bundle"] = bundle_offer(product, items)
+    return render(request, "catalog/product.html", page_context(request, context))
 
 
 @require_safe

@@ -110,6 +110,7 @@ _EVENT_TYPES = frozenset(
         "charge.refund.updated",
         "refund.created",
         "refund.updated",
+        "refund.failed",
         "charge.dispute.created",
         "charge.dispute.updated",
         "charge.dispute.closed",

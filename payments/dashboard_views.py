@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 from django.contrib import messages
@@ -9,7 +10,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from config import metrics
 from payments.platform.models import AccountState
 from payments.platform.services import connected_account_for
 from tenants.decorators import store_owner_or_admin_view, store_owner_required
@@ -17,7 +17,7 @@ from tenants.decorators import store_owner_or_admin_view, store_owner_required
 from . import services
 from .countries import BY_CODE, COUNTRY_CHOICES, country_check, country_default
 from .fees import fee_rule
-from .models import Purchase
+from .models import Purchase, Refund
 from .requirements import requirement_labels
 from .stripe_client import Account, StripeFailure
 
@@ -180,6 +180,10 @@ def sales_list(request: HttpRequest) -> HttpResponse:
             "filter": flt,
             "products": Product.objects.order_by("title").only("uid", "title"),
             "statuses": Purchase.Status.choices,
+            # One id per rendering of the page (each row's form adds its number): a double
+            # click posts the same id twice and makes one refund (payments.refunds).
+            "refund_attempt": uuid.uuid4().hex,
+            "refund_reasons": Refund.Reason.choices,
             "query": query.urlencode(),
             "dash_section": "sales",
         },
@@ -209,26 +213,43 @@ def _purchase(request: HttpRequest, uid: str) -> Purchase:
 @require_POST
 @store_owner_required
 def sale_refund(request: HttpRequest, uid) -> HttpResponse:
+    """Refund part or all of what remains of a sale, with Stripe's reason and a note."""
     from django.conf import settings
     from django.core.exceptions import ValidationError
 
+    from .refunds import refund_request
+
     purchase = _purchase(request, uid)
     try:
-        services.purchase_refund(
+        refund, made = refund_request(
             store=request.tenant,
             purchase=purchase,
+            amount_text=request.POST.get("amount", ""),
+            reason=request.POST.get("reason", ""),
+            note=request.POST.get("note", ""),
+            attempt=request.POST.get("attempt", ""),
             refund_application_fee=settings.PLATFORM_REFUND_APPLICATION_FEE,
         )
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     except StripeFailure as exc:
-        metrics.refund(outcome="failed")
         messages.error(request, f"Stripe did not refund this sale: {exc.user_message}")
     else:
-        messages.success(
-            request,
-            f"Refunded {purchase.amount_display} to {purchase.buyer_email}. Their download link no longer works.",
-        )
+        purchase.refresh_from_db()
+        if not made:
+            messages.info(request, f"This refund of {refund.amount_display} was already made.")
+        elif purchase.status == Purchase.Status.REFUNDED:
+            messages.success(
+                request,
+                f"Refunded {refund.amount_display} to {purchase.buyer_email}: the sale is "
+                "refunded in full and their download link no longer works.",
+            )
+        else:
+            messages.success(
+                request,
+                f"Refunded {refund.amount_display} to {purchase.buyer_email}; "
+                f"{purchase.refundable_display} remains. Their download keeps working.",
+            )
     return redirect("payments_dash:sales")
 
 

@@ -6,7 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from catalog.models import DiscountCode, FileSlot, Product, ProductFile
-from catalog.money import format_amount
+from catalog.money import format_amount, to_decimal_string
 
 
 class PurchaseStatus(models.TextChoices):
@@ -62,6 +62,11 @@ class Purchase(models.Model):
     card_brand = models.CharField(max_length=20, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PAID)
+    # What Stripe has given back so far (failed refunds left out), and the part of our fee
+    # returned with it (read from Stripe's Application Fee; see services.refunds_sync).
+    # The status becomes "refunded" only once amount_refunded reaches amount.
+    amount_refunded = models.PositiveIntegerField(default=0)
+    fee_refunded = models.PositiveIntegerField(default=0)
     refunded_at = models.DateTimeField(null=True, blank=True)
     disputed_at = models.DateTimeField(null=True, blank=True)
     receipt_sent_at = models.DateTimeField(null=True, blank=True)
@@ -125,6 +130,91 @@ class Purchase(models.Model):
         """The stamped copy of the first file (None when the product is not stamped)."""
         grant = self.grant
         return getattr(grant, "stamped", None) if grant is not None else None
+
+    @property
+    def refundable(self) -> int:
+        """What can still be refunded, in minor units."""
+        return max(0, self.amount - self.amount_refunded)
+
+    @property
+    def refundable_text(self) -> str:
+        """What remains, as the refund form's amount field starts: "12.50"."""
+        return to_decimal_string(self.refundable, self.currency)
+
+    @property
+    def refundable_display(self) -> str:
+        return format_amount(self.refundable, self.currency)
+
+    @property
+    def amount_refunded_display(self) -> str:
+        return format_amount(self.amount_refunded, self.currency)
+
+    @property
+    def is_partly_refunded(self) -> bool:
+        return 0 < self.amount_refunded < self.amount
+
+
+class Refund(models.Model):
+    """One refund of a purchase: made from the sales list, or by the seller in their own
+    Stripe Dashboard (seen through webhooks). Store schema.
+
+    A row made from the sales list exists before Stripe is asked (`requested`): its amount
+    is held against what remains, under the purchase's row lock, so two clicks (or two
+    tabs) can never refund more than was paid. Stripe's answer, or any later refund
+    event, brings the row to Stripe's status.
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"  # ours: Stripe not asked yet, or no answer
+        PENDING = "pending", "Pending"
+        REQUIRES_ACTION = "requires_action", "Requires action"
+        SUCCEEDED = "succeeded", "Refunded"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    class Reason(models.TextChoices):
+        # Stripe's own reasons (STRIPE-FACTS 7.1).
+        REQUESTED_BY_CUSTOMER = "requested_by_customer", "Requested by the buyer"
+        DUPLICATE = "duplicate", "Duplicate payment"
+        FRAUDULENT = "fraudulent", "Fraudulent payment"
+
+    class Source(models.TextChoices):
+        DASHBOARD = "dashboard", "Sales list"
+        STRIPE = "stripe", "Stripe Dashboard"
+
+    # Statuses whose amount is (or is being) returned to the buyer.
+    COUNTED = ("requested", "pending", "requires_action", "succeeded")
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="refunds")
+    stripe_refund_id = models.CharField(max_length=100, unique=True, null=True, blank=True)
+    # The sales-list form's id for this click: a double click finds the row it made.
+    attempt = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    amount = models.PositiveIntegerField()
+    fee_refunded = models.PositiveIntegerField(default=0)
+    reason = models.CharField(max_length=32, choices=Reason.choices, blank=True)
+    # The seller's words to the buyer (kept here; Stripe only takes the reason).
+    note = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
+    failure_reason = models.CharField(max_length=64, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.DASHBOARD)
+    buyer_notified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_refund_id or self.uid} {self.amount} {self.status}"
+
+    @property
+    def amount_display(self) -> str:
+        return format_amount(self.amount, self.purchase.currency)
+
+    @property
+    def is_counted(self) -> bool:
+        return self.status in self.COUNTED
 
 
 class CheckoutRecord(models.Model):

@@ -102,6 +102,8 @@ CSV_HEADER = [
     "downloads",
     "discount_code",
     "discount",
+    "refunded",
+    "fee_refunded",
 ]
 
 
@@ -125,10 +127,26 @@ def sales_csv_rows(flt: SalesFilter) -> Iterator[str]:
             "downloads",
             "code__code",
             "discount",
+            "amount_refunded",
+            "fee_refunded",
         )
         .iterator(chunk_size=2000)
     )
-    for created, uid, email, title, amount, fee, currency, status, downloads, code, off in rows:
+    for (
+        created,
+        uid,
+        email,
+        title,
+        amount,
+        fee,
+        currency,
+        status,
+        downloads,
+        code,
+        off,
+        refunded,
+        fee_back,
+    ) in rows:
         yield writer.writerow(
             [
                 created.isoformat(timespec="seconds"),
@@ -143,5 +161,7 @@ def sales_csv_rows(flt: SalesFilter) -> Iterator[str]:
                 downloads or 0,
                 spreadsheet_safe((code or "").upper()),
                 to_decimal_string(off, currency),
+                to_decimal_string(refunded, currency),
+                to_decimal_string(fee_back, currency),
             ]
         )

@@ -27,6 +27,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from catalog.bundles import bundle_slots
 from catalog.discounts import Quote, discount_quote
 from catalog.models import DiscountCode, FileSlot, Product, ProductFile
 from catalog.money import format_amount, minimum_charge
@@ -62,6 +63,7 @@ from .models import (
     UpdateNotice,
     UpdateOptOut,
 )
+from .refunds import code_use_refunded, refunds_sync_queue
 from .stripe_client import CheckoutSession
 from .tokens import grant_token, new_salt, random_token, token_hash
 
@@ -245,7 +247,9 @@ def _code_claims(code: DiscountCode, *, attempt: str, email: str) -> None:
         code=code, purchase__isnull=True, expires_at__gt=now
     ).exclude(attempt=attempt)
     if code.once_per_email and (
-        Purchase.objects.filter(code=code, buyer_email=email).exists()
+        Purchase.objects.filter(code=code, buyer_email=email)
+        .exclude(status=Purchase.Status.REFUNDED)
+        .exists()
         or open_holds.filter(email=email).exists()
     ):
         raise ValidationError("This code can be used once per buyer, and this email has.")
@@ -588,12 +592,19 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
                 ).first()
                 if state is not None:
                     _apply_charge_state(purchase, state)
+                    _refunds_sync_queue(purchase, schema=store.schema_name)
     except IntegrityError:
         # Someone else created it in the same instant: theirs is the one.
         metrics.purchase(outcome="existing")
         return Purchase.objects.get(checkout_session_id=session.id), False
     metrics.purchase(outcome="created")
     return purchase, True
+
+
+def _refunds_sync_queue(purchase: Purchase, *, schema: str) -> None:
+    """Stripe spoke of this payment before the purchase existed (a refund made in the
+    seller's Stripe Dashboard, say): record its refunds once the purchase is committed."""
+    refunds_sync_queue(payment_intent_id=purchase.payment_intent_id or "", schema=schema)
 
 
 def _purchase_make(
@@ -632,7 +643,8 @@ def _purchase_make(
         card_brand=card_brand,
         card_last4=card_last4,
     )
-    if not grant_files(store=store, purchase=purchase, slots=product.slots.all()) and product.file:
+    slots = bundle_slots(product) if product.is_bundle else product.slots.all()
+    if not grant_files(store=store, purchase=purchase, slots=slots) and product.file:
         _grant_legacy(store=store, purchase=purchase, product=product)
     code_text = ""
     if code_id is not None:
@@ -989,7 +1001,12 @@ def purchase_confirm(*, store: Store, session_id: str) -> Purchase | None:
 def _set_status(purchase: Purchase, status: str, *, revoke_reason: str = "") -> None:
     """Set a purchase's status and its grant's lock; RESTORE lifts only dispute locks."""
     now = timezone.now()
+    was = purchase.status
     purchase.status = status
+    if purchase.code_id and (was == Purchase.Status.REFUNDED) != (
+        status == Purchase.Status.REFUNDED
+    ):
+        code_use_refunded(purchase, refunded=status == Purchase.Status.REFUNDED)
     if status == Purchase.Status.REFUNDED and not purchase.refunded_at:
         purchase.refunded_at = now
         metrics.refund(outcome="recorded")
@@ -1062,28 +1079,6 @@ def charge_state_record(
     return purchase
 
 
-def purchase_refund(*, store: Store, purchase: Purchase, refund_application_fee: bool) -> Purchase:
-    """A full refund from the dashboard, on the store's own Stripe account."""
-    if purchase.status == Purchase.Status.REFUNDED:
-        raise ValidationError("This sale has already been refunded.")
-    if not purchase.payment_intent_id:
-        raise ValidationError("This sale has no Stripe payment to refund.")
-    account = connected_account_for(store)
-    if account is None:
-        raise ValidationError("This store has no connected Stripe account.")
-    stripe_client.refund_create(
-        account_id=account.stripe_account_id,
-        payment_intent_id=purchase.payment_intent_id,
-        refund_application_fee=refund_application_fee,
-        reason=f"Refunded from the dashboard ({purchase.uid})",
-    )
-    metrics.refund(outcome="requested")
-    # Stripe said yes: revoke now; the charge.refunded webhook will find it done.
-    charge_state_record(payment_intent_id=purchase.payment_intent_id, refunded=True)
-    purchase.refresh_from_db()
-    return purchase
-
-
 def download_reset(*, purchase: Purchase) -> None:
     DownloadGrant.objects.filter(purchase=purchase).update(download_count=0)
 
@@ -1146,7 +1141,7 @@ def download_links(purchase: Purchase, *, store: Store) -> list[DownloadLink]:
     )
     return [
         DownloadLink(
-            name=g.slot.name if g.slot else purchase.product.title,
+            name=_link_name(g, purchase),
             url=download_url_for(purchase, store=store, grant=g),
             grant=g,
         )
@@ -1154,9 +1149,20 @@ def download_links(purchase: Purchase, *, store: Store) -> list[DownloadLink]:
     ]
 
 
+def _link_name(grant: DownloadGrant, purchase: Purchase) -> str:
+    """A file's name as the buyer sees it; a bundle's file says which product it is of."""
+    if grant.slot is None:
+        return purchase.product.title
+    if grant.slot.product_id != purchase.product_id:
+        return f"{grant.slot.product.title}: {grant.slot.name}"
+    return grant.slot.name
+
+
 def purchases_with_files(queryset):
     """Purchases with what download_links needs, in a fixed number of queries."""
-    return queryset.select_related("product").prefetch_related("grants__slot", "grants__version")
+    return queryset.select_related("product").prefetch_related(
+        "grants__slot__product", "grants__version"
+    )
 
 
 # Table names come from model meta; values are parameters.

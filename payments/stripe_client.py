@@ -24,7 +24,12 @@ from typing import Any, ParamSpec, TypeVar
 
 import stripe
 from django.conf import settings
-from stripe.params import AccountCreateParams, AccountLinkCreateParams, RefundCreateParams
+from stripe.params import (
+    AccountCreateParams,
+    AccountLinkCreateParams,
+    RefundCreateParams,
+    RefundListParams,
+)
 from stripe.params.checkout import (
     SessionCreateParams,
     SessionCreateParamsLineItemPriceDataProductData,
@@ -512,6 +517,137 @@ def refund_create(
     return Refund(
         id=data["id"], status=data.get("status") or "", amount=int(data.get("amount") or 0)
     )
+
+
+# --- Refunds (partial, with a reason) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefundInfo:
+    """A Refund as Stripe has it (`status`: pending, requires_action, succeeded, failed,
+    canceled; STRIPE-FACTS 7.4)."""
+
+    id: str
+    status: str
+    amount: int
+    currency: str
+    charge_id: str
+    payment_intent_id: str
+    reason: str  # duplicate / fraudulent / requested_by_customer, or "" (none given)
+    metadata: dict[str, str]
+    failure_reason: str = ""
+    created: int = 0
+
+    @classmethod
+    def from_stripe(cls, obj: Any) -> RefundInfo:
+        data = obj if isinstance(obj, dict) else obj.to_dict()
+        charge = data.get("charge") or ""
+        pi = data.get("payment_intent") or ""
+        return cls(
+            id=data["id"],
+            status=data.get("status") or "",
+            amount=int(data.get("amount") or 0),
+            currency=(data.get("currency") or "").lower(),
+            charge_id=charge.get("id", "") if isinstance(charge, dict) else charge,
+            payment_intent_id=pi.get("id", "") if isinstance(pi, dict) else pi,
+            reason=data.get("reason") or "",
+            metadata=dict(data.get("metadata") or {}),
+            failure_reason=data.get("failure_reason") or "",
+            created=int(data.get("created") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class ChargeRefunds:
+    """What a charge says of its refunds: `amount_refunded` leaves out failed refunds;
+    `refunded` is true only once the whole amount is back (STRIPE-FACTS 7.6)."""
+
+    amount: int
+    amount_refunded: int
+    refunded: bool
+    application_fee_id: str
+
+
+def refund_partial_create(
+    *,
+    account_id: str,
+    payment_intent_id: str,
+    amount: int,
+    reason: str,
+    refund_application_fee: bool,
+    metadata: dict[str, str],
+    key: str,
+) -> RefundInfo:
+    """A refund of `amount` (minor units) on the store's account, with Stripe's reason.
+
+    `key` names this one refund (our Refund row): a double click, or a retry after a
+    timeout, sends the same key and gets the same refund back from Stripe.
+    """
+    params: RefundCreateParams = {
+        "payment_intent": payment_intent_id,
+        "amount": amount,
+        "refund_application_fee": refund_application_fee,
+        "metadata": metadata,
+    }
+    if reason:
+        params["reason"] = reason  # checked by the caller (payments.refunds.REASONS)
+    obj = _call_on(
+        account_id,
+        _client().v1.refunds.create,
+        params=params,
+        options={
+            "stripe_account": account_id,
+            "idempotency_key": idempotency_key("refund_partial", account_id, key, params),
+        },
+    )
+    return RefundInfo.from_stripe(obj)
+
+
+def refunds_for_payment_intent(*, account_id: str, payment_intent_id: str) -> list[RefundInfo]:
+    """Every refund of a payment, all pages, as Stripe has them now."""
+    refunds: list[RefundInfo] = []
+    starting_after = ""
+    while True:
+        params: RefundListParams = {"payment_intent": payment_intent_id, "limit": 100}
+        if starting_after:
+            params["starting_after"] = starting_after
+        page = _call_on(
+            account_id,
+            _client().v1.refunds.list,
+            params=params,
+            options={"stripe_account": account_id},
+        ).to_dict()
+        data = page["data"]
+        refunds.extend(RefundInfo.from_stripe(r) for r in data)
+        if not page.get("has_more") or not data:
+            return refunds
+        starting_after = data[-1]["id"]
+
+
+def charge_refunds(*, account_id: str, charge_id: str) -> ChargeRefunds:
+    obj = _call_on(
+        account_id,
+        _client().v1.charges.retrieve,
+        charge_id,
+        options={"stripe_account": account_id},
+    ).to_dict()
+    fee = obj.get("application_fee") or ""
+    return ChargeRefunds(
+        amount=int(obj.get("amount") or 0),
+        amount_refunded=int(obj.get("amount_refunded") or 0),
+        refunded=bool(obj.get("refunded")),
+        application_fee_id=fee.get("id", "") if isinstance(fee, dict) else fee,
+    )
+
+
+def application_fee_refunded(fee_id: str) -> int:
+    """How much of an application fee Stripe has given back so far (all its refunds).
+
+    The Application Fee is the platform's object: asked with the platform key alone, no
+    Stripe-Account header.
+    """
+    obj = _call(_client().v1.application_fees.retrieve, fee_id).to_dict()
+    return int(obj.get("amount_refunded") or 0)
 
 
 # --- Webhooks -----------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from payments.platform.services import (
 )
 from tenants.models import Store
 
-from . import services, stripe_client
+from . import refunds, services, stripe_client
 from .locks import claimed
 from .models import CheckoutRecord, Purchase
 from .stripe_client import Account, CheckoutSession
@@ -196,22 +196,40 @@ def on_payment_intent_succeeded(event: dict[str, Any]) -> str:
     return "no paid session for this payment intent"
 
 
-def on_charge_refunded(event: dict[str, Any]) -> str:
+def on_refund_event(event: dict[str, Any]) -> str:
+    """charge.refunded, charge.refund.updated and refund.created/updated/failed: whichever
+    comes, in whatever order and however often, record the payment's refunds as Stripe
+    has them now (payments.refunds). Partial refunds included: `charge.refunded` is sent
+    for every refund, `refunded` on the charge only turns true once all of it is back."""
     store = _store_for(event)
-    charge = event["data"]["object"]
-    full = bool(charge.get("refunded")) or charge.get("amount_refunded", 0) >= charge.get(
-        "amount", 1
-    )
-    if not full:
-        metrics.refund(outcome="partial")
-        return "partial refund: access kept"
+    obj = event["data"]["object"]
+    is_charge = obj.get("object") == "charge"
+    payment_intent = obj.get("payment_intent") or ""
+    if isinstance(payment_intent, dict):
+        payment_intent = payment_intent.get("id", "")
+    charge_id = obj.get("id", "") if is_charge else obj.get("charge") or ""
+    if isinstance(charge_id, dict):
+        charge_id = charge_id.get("id", "")
+    if not payment_intent:
+        raise Ignored("A refund with no PaymentIntent (not a Checkout payment).")
+    full = bool(is_charge and obj.get("refunded"))
     with schema_context(store.schema_name):
-        services.charge_state_record(
-            payment_intent_id=charge.get("payment_intent") or "",
-            charge_id=charge.get("id", ""),
-            refunded=True,
-        )
-    return "refund recorded"
+        if full:
+            # Stripe's signed word that all of it is back: access ends now, even while the
+            # sync below cannot reach Stripe (then the event fails and is retried). The
+            # sync has the last word: a refund that failed since makes it paid again.
+            services.charge_state_record(
+                payment_intent_id=payment_intent, charge_id=charge_id, refunded=True
+            )
+        purchase = refunds.refunds_sync(store=store, payment_intent_id=payment_intent)
+        if purchase is None:
+            # Before its checkout completed here: remembered, and the purchase syncs its
+            # refunds when it is made.
+            services.charge_state_record(payment_intent_id=payment_intent, charge_id=charge_id)
+            return "refund noted: no purchase yet"
+    if purchase.amount_refunded and purchase.amount_refunded < purchase.amount:
+        metrics.refund(outcome="partial")
+    return f"refunds synced: {purchase.amount_refunded} of {purchase.amount} refunded"
 
 
 def on_dispute(event: dict[str, Any]) -> str:
@@ -245,7 +263,11 @@ HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "checkout.session.async_payment_succeeded": on_checkout_completed,
     "checkout.session.expired": on_checkout_expired,
     "payment_intent.succeeded": on_payment_intent_succeeded,
-    "charge.refunded": on_charge_refunded,
+    "charge.refunded": on_refund_event,
+    "charge.refund.updated": on_refund_event,
+    "refund.created": on_refund_event,
+    "refund.updated": on_refund_event,
+    "refund.failed": on_refund_event,
     "charge.dispute.created": on_dispute,
     "charge.dispute.updated": on_dispute,
     "charge.dispute.closed": on_dispute,

@@ -33,6 +33,7 @@ EXPANDABLE: dict[str, dict[str, str]] = {
     "payment_intent": {"latest_charge": "charges", "customer": "", "payment_method": ""},
     "charge": {"payment_intent": "payment_intents", "balance_transaction": "", "customer": ""},
     "refund": {"charge": "charges", "payment_intent": "payment_intents"},
+    "application_fee": {"charge": "charges", "account": "", "balance_transaction": ""},
     "dispute": {"charge": "charges", "payment_intent": "payment_intents"},
 }
 
@@ -252,6 +253,20 @@ def _refund_retrieve(call: Call, refund_id: str) -> dict[str, Any]:
     return render(call, _scoped(call, "refunds", "refund", refund_id), expand)
 
 
+def _refund_list(call: Call) -> dict[str, Any]:
+    items = bank.list_refunds(call.store, call.account, call.params)
+    body = _paginate(call, items, call.params, "/v1/refunds", "refund")
+    for path in expand_list(call.params):
+        _expand_path(call, body, path.split("."), path)
+    return body
+
+
+def _application_fee_retrieve(call: Call, fee_id: str) -> dict[str, Any]:
+    # The platform's own object: asked with a Stripe-Account header, it is not found.
+    expand = _only_expand(call)
+    return render(call, _scoped(call, "application_fees", "application_fee", fee_id), expand)
+
+
 def _payment_intent_retrieve(call: Call, pi_id: str) -> dict[str, Any]:
     check_known(call.params, {"expand", "client_secret"})
     expand = expand_list(call.params)
@@ -281,7 +296,9 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[..., dict[str, Any]]]] = [
     ("GET", re.compile(rf"/v1/checkout/sessions/{_ID}/line_items"), _session_line_items),
     ("POST", re.compile(rf"/v1/checkout/sessions/{_ID}/expire"), _session_expire),
     ("POST", re.compile(r"/v1/refunds"), _refund_create),
+    ("GET", re.compile(r"/v1/refunds"), _refund_list),
     ("GET", re.compile(rf"/v1/refunds/{_ID}"), _refund_retrieve),
+    ("GET", re.compile(rf"/v1/application_fees/{_ID}"), _application_fee_retrieve),
     ("GET", re.compile(rf"/v1/payment_intents/{_ID}"), _payment_intent_retrieve),
     ("GET", re.compile(rf"/v1/charges/{_ID}"), _charge_retrieve),
     ("GET", re.compile(rf"/v1/disputes/{_ID}"), _dispute_retrieve),

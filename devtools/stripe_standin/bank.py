@@ -888,6 +888,35 @@ def pay_session(
         "_application_fee_refunded": 0,
     }
     store.put("charges", charge)
+    if charge["application_fee"]:
+        # The platform's Application Fee object: the platform reads it (no Stripe-Account),
+        # the connected account cannot.
+        store.put(
+            "application_fees",
+            {
+                "id": charge["application_fee"],
+                "object": "application_fee",
+                "account": account_id,
+                "amount": fee,
+                "amount_refunded": 0,
+                "application": store.platform["id"],
+                "balance_transaction": new_id("txn_"),
+                "charge": charge_id,
+                "created": created,
+                "currency": charge["currency"],
+                "fee_source": {"charge": charge_id, "type": "charge"},
+                "livemode": bool(session.get("livemode")),
+                "originating_transaction": None,
+                "refunded": False,
+                "refunds": {
+                    "object": "list",
+                    "data": [],
+                    "has_more": False,
+                    "url": f"/v1/application_fees/{charge['application_fee']}/refunds",
+                },
+                "_account": None,
+            },
+        )
     pi.update(latest_charge=charge_id, payment_method=payment_method)
 
     if declined:
@@ -1037,15 +1066,13 @@ def create_refund(
     refund_fee = False
     if params.get("refund_application_fee") not in (None, ""):
         refund_fee = as_bool(params["refund_application_fee"], "refund_application_fee")
+    # Only the application that made the charge can refund its fee (STRIPE-FACTS 7.2): a
+    # refund the seller makes with their own key or in their Dashboard returns none of it.
+    refund_fee = refund_fee and not fx.own_key
 
     previous = {"amount_refunded": charge["amount_refunded"], "refunded": charge["refunded"]}
     charge["amount_refunded"] += amount
     charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
-    if refund_fee and charge.get("application_fee_amount"):
-        # Stripe refunds the application fee in proportion to the refunded amount.
-        charge["_application_fee_refunded"] += (
-            charge["application_fee_amount"] * amount // charge["amount"]
-        )
     refund = store.put(
         "refunds",
         {
@@ -1056,7 +1083,10 @@ def create_refund(
             "charge": charge["id"],
             "created": now(),
             "currency": charge["currency"],
-            "destination_details": {"card": {"type": "refund"}, "type": "card"},
+            "destination_details": {
+                "card": {"reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund"},
+                "type": "card",
+            },
             "metadata": metadata(params.get("metadata", {})),
             "payment_intent": charge["payment_intent"],
             "reason": reason,
@@ -1067,7 +1097,9 @@ def create_refund(
             "_account": charge["_account"],
             "_refund_application_fee": refund_fee,
         },
-    )
+    )  # fmt: skip
+    if refund_fee:
+        _refund_fee_share(store, settings, fx, charge, amount)
     store.mark_dirty()
     store.emit(
         settings,
@@ -1079,6 +1111,112 @@ def create_refund(
     )
     store.emit(settings, fx, "refund.created", refund, account=charge["_account"])
     return refund
+
+
+def fee_share(fee: int, refunded: int, amount: int) -> int:
+    """The part of an application fee that refunds of `refunded` out of `amount` take back.
+
+    Stripe documents the proportion ("an amount proportional to the amount of the charge
+    refunded"), not its rounding (STRIPE-FACTS 7.2). The stand-in keeps the share
+    cumulative and rounds it half up, so partial refunds never add up to more than the
+    fee and a full refund always returns all of it.
+    """
+    if amount <= 0 or refunded >= amount:
+        return fee
+    return min(fee, (2 * fee * refunded + amount) // (2 * amount))
+
+
+def _refund_fee_share(
+    store: Store, settings: Settings, fx: Effects, charge: dict[str, Any], amount: int
+) -> None:
+    fee_obj = store.get("application_fees", charge.get("application_fee") or "")
+    if fee_obj is None or fee_obj["refunded"]:
+        return
+    charge["_amount_refunded_with_fee"] = charge.get("_amount_refunded_with_fee", 0) + amount
+    target = fee_share(fee_obj["amount"], charge["_amount_refunded_with_fee"], charge["amount"])
+    share = target - fee_obj["amount_refunded"]
+    charge["_application_fee_refunded"] = target
+    if share <= 0:
+        return
+    fee_obj["refunds"]["data"].insert(
+        0,
+        {
+            "id": new_id("fr_"),
+            "object": "fee_refund",
+            "amount": share,
+            "balance_transaction": new_id("txn_"),
+            "created": now(),
+            "currency": fee_obj["currency"],
+            "fee": fee_obj["id"],
+            "metadata": {},
+        },
+    )
+    previous = {"amount_refunded": fee_obj["amount_refunded"], "refunded": fee_obj["refunded"]}
+    fee_obj["amount_refunded"] = target
+    fee_obj["refunded"] = target >= fee_obj["amount"]
+    # A platform event (no `account`): it goes to the platform's own endpoint.
+    store.emit(
+        settings, fx, "application_fee.refunded", fee_obj, account=None,
+        previous_attributes=previous,
+    )  # fmt: skip
+
+
+REFUND_FAILURE_REASONS = ("lost_or_stolen_card", "expired_or_canceled_card", "unknown")
+
+
+def fail_refund(
+    store: Store, settings: Settings, fx: Effects, refund_id: str, reason: str = "unknown"
+) -> dict[str, Any]:
+    """The card network sends a refund back, as happens with a closed card account.
+
+    The refund becomes `failed` with a `failure_reason` and a `failure_balance_transaction`;
+    the charge's `amount_refunded` drops by its amount (and `refunded` is false again).
+    Events: `refund.updated`, `charge.refund.updated`, `refund.failed`. Whether Stripe gives
+    back the application fee share it refunded is not documented: the stand-in leaves the
+    Application Fee as it is.
+    """
+    refund = store.get("refunds", refund_id)
+    if refund is None:
+        raise no_such("refund", refund_id)
+    if reason not in REFUND_FAILURE_REASONS:
+        raise StripeError(400, f"reason must be one of {', '.join(REFUND_FAILURE_REASONS)}", param="reason")  # fmt: skip
+    if refund["status"] not in ("pending", "succeeded", "requires_action"):
+        raise StripeError(400, f"Refund {refund_id} is {refund['status']}; it cannot fail now.")
+    charge = store.get("charges", refund["charge"])
+    assert charge is not None
+    previous = {"status": refund["status"], "failure_reason": None}
+    refund.update(
+        status="failed", failure_reason=reason, failure_balance_transaction=new_id("txn_")
+    )
+    charge["amount_refunded"] = max(0, charge["amount_refunded"] - refund["amount"])
+    charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+    store.mark_dirty()
+    account = charge["_account"]
+    store.emit(settings, fx, "refund.updated", refund, account=account, previous_attributes=previous)  # fmt: skip
+    store.emit(settings, fx, "charge.refund.updated", refund, account=account, previous_attributes=previous)  # fmt: skip
+    store.emit(settings, fx, "refund.failed", refund, account=account)
+    return refund
+
+
+def list_refunds(
+    store: Store, account_id: str | None, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The account's refunds, newest first, optionally of one charge or PaymentIntent."""
+    check_known(params, {"charge", "payment_intent", "created", "limit", "starting_after",
+                         "ending_before", "expand"})  # fmt: skip
+    charge = as_str(params["charge"], "charge") if params.get("charge") else None
+    pi = (
+        as_str(params["payment_intent"], "payment_intent") if params.get("payment_intent") else None
+    )
+    items = [
+        r
+        for r in store.data["refunds"].values()
+        if r["_account"] == account_id
+        and (charge is None or r["charge"] == charge)
+        and (pi is None or r["payment_intent"] == pi)
+    ]
+    items.sort(key=lambda r: (r["created"], r["_seq"]), reverse=True)
+    return items
 
 
 # --- disputes ---------------------------------------------------------------------------

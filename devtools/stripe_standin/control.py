@@ -215,6 +215,13 @@ def _route(
             )
             return json_response(200, public(dispute))
 
+    if (match := re.fullmatch(r"/refunds/([A-Za-z0-9_]+)/fail", sub)) and method == "POST":
+        with store.lock:
+            refund = bank.fail_refund(
+                store, settings, fx, match.group(1), str(data.get("reason") or "unknown")
+            )
+            return json_response(200, public(refund))
+
     if (match := re.fullmatch(r"/accounts/([A-Za-z0-9_]+)/deauthorize", sub)) and method == "POST":
         livemode = bool(data["livemode"]) if "livemode" in data else None
         with store.lock:

@@ -208,6 +208,7 @@ class App:
             account = owner
             entry["stripe_account"] = owner
             entry["own_key"] = True
+            fx.own_key = True
 
         fault = self.faults.take(method, path)
         if fault is not None:

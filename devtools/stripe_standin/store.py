@@ -34,6 +34,7 @@ COLLECTIONS = (
     "payment_intents",
     "charges",
     "refunds",
+    "application_fees",
     "disputes",
     "events",
 )
@@ -45,6 +46,7 @@ PREFIX_COLLECTION = {
     "pi_": "payment_intents",
     "ch_": "charges",
     "re_": "refunds",
+    "fee_": "application_fees",
     "dp_": "disputes",
     "evt_": "events",
 }
@@ -118,6 +120,8 @@ class Effects:
     events: list[str] = field(default_factory=list)
     # The mode of the key that made the request (sk_live_ → True); None for control calls.
     livemode: bool | None = None
+    # Made with a connected account's own key (the seller acting without the platform).
+    own_key: bool = False
 
 
 class Store:

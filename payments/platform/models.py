@@ -94,6 +94,10 @@ class FeeLedgerEntry(models.Model):
     # The discount code (as typed by the seller, upper case) and what it took off.
     discount_code = models.CharField(max_length=40, blank=True)
     discount = models.PositiveIntegerField(default=0)
+    # Refunds so far: what went back to the buyer, and the part of the platform fee
+    # Stripe returned with it (its Application Fee's amount_refunded).
+    amount_refunded = models.PositiveIntegerField(default=0)
+    fee_refunded = models.PositiveIntegerField(default=0)
     # The purchase's status, mirrored (PurchaseStatus).
     status = models.CharField(max_length=16, default=PurchaseStatus.PAID, db_index=True)
     created_at = models.DateTimeField(db_index=True)

@@ -208,10 +208,35 @@ def _ledger_status_apply(payload: dict) -> None:
     )
 
 
+def ledger_refunds_set(
+    *, checkout_session_id: str, amount_refunded: int, fee_refunded: int
+) -> None:
+    """A purchase's refunds so far (totals, not increments: repeating it changes nothing).
+    Through the cell's outbox like the other ledger writes."""
+    cells.outbox_write(
+        LEDGER_REFUNDS,
+        {
+            "checkout_session_id": checkout_session_id,
+            "amount_refunded": amount_refunded,
+            "fee_refunded": fee_refunded,
+        },
+    )
+
+
+def _ledger_refunds_apply(payload: dict) -> None:
+    FeeLedgerEntry.objects.filter(checkout_session_id=payload["checkout_session_id"]).update(
+        amount_refunded=payload["amount_refunded"],
+        fee_refunded=payload["fee_refunded"],
+        updated_at=timezone.now(),
+    )
+
+
 LEDGER_ENTRY = "ledger.entry"
 LEDGER_STATUS = "ledger.status"
+LEDGER_REFUNDS = "ledger.refunds"
 cells.register_outbox_handler(LEDGER_ENTRY, _ledger_entry_apply)
 cells.register_outbox_handler(LEDGER_STATUS, _ledger_status_apply)
+cells.register_outbox_handler(LEDGER_REFUNDS, _ledger_refunds_apply)
 
 
 # --- Payments the platform did not deliver ------------------------------------------------

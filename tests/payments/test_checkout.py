@@ -260,7 +260,8 @@ def test_a_refund_from_the_dashboard_goes_through_stripe_and_revokes_access(
     with in_schema(alice_store):
         sale = Purchase.objects.get()
     client = store_client(alice_store, alice)
-    response = client.post(f"/dashboard/sales/{sale.uid}/refund/", follow=True)
+    form = {"amount": "12.00", "reason": "requested_by_customer", "attempt": "refund-attempt-1"}
+    response = client.post(f"/dashboard/sales/{sale.uid}/refund/", form, follow=True)
     assert b"Refunded $12.00 to bob@example.com" in response.content
     refund = [r for r in standin.requests("/v1/refunds") if r["method"] == "POST"][-1]
     assert refund["stripe_account"] == alice_store.stripe_account.stripe_account_id
@@ -268,7 +269,9 @@ def test_a_refund_from_the_dashboard_goes_through_stripe_and_revokes_access(
     with in_schema(alice_store):
         sale.refresh_from_db()
         assert sale.status == "refunded" and sale.grant.revoked_reason == "refunded"
-    again = client.post(f"/dashboard/sales/{sale.uid}/refund/", follow=True)
+    again = client.post(
+        f"/dashboard/sales/{sale.uid}/refund/", {**form, "attempt": "refund-attempt-2"}, follow=True
+    )
     assert b"already been refunded" in again.content
 
 
@@ -282,7 +285,9 @@ def test_a_refund_stripe_refuses_changes_nothing(alice, alice_store, standin):
         sale = Purchase.objects.get()
     standin.call("POST", "/faults", {"mode": "500", "count": 1, "path_prefix": "/v1/refunds"})
     response = store_client(alice_store, alice).post(
-        f"/dashboard/sales/{sale.uid}/refund/", follow=True
+        f"/dashboard/sales/{sale.uid}/refund/",
+        {"amount": "12.00", "reason": "duplicate", "attempt": "refund-attempt-1"},
+        follow=True,
     )
     assert b"Stripe did not refund this sale" in response.content
     with in_schema(alice_store):

@@ -195,6 +195,18 @@ ROUTES: dict[str, Route] = {
     "catalog_dash:list": Route(OWNER),
     "catalog_dash:create": Route(OWNER, data=_product_form),
     "catalog_dash:price": Route(OWNER, query=lambda w: {"price": "12,50", "currency": "eur"}),
+    "catalog_dash:bundle_create": Route(
+        OWNER,
+        data=lambda w: {
+            "title": "Pwned bundle",
+            "price": "1.00",
+            "currency": "usd",
+            "items": [str(w.product.uid), str(w.draft.uid)],
+        },
+    ),
+    "catalog_dash:bundle_items": Route(
+        OWNER, params=_uid, data=lambda w: {"items": [str(w.product.uid), str(w.draft.uid)]}
+    ),
     "catalog_dash:edit": Route(OWNER, params=_uid, data=_product_form),
     "catalog_dash:replace_file": Route(
         OWNER, params=_uid, data=lambda w: {"file": upload(good_pdf(pages=1), "swap.pdf")}
@@ -234,7 +246,11 @@ ROUTES: dict[str, Route] = {
     "payments_dash:stripe_return": Route(OWNER),
     "payments_dash:sales": Route(OWNER, query=lambda w: {"product": str(w.product.uid)}),
     "payments_dash:sales_csv": Route(OWNER),
-    "payments_dash:sale_refund": Route(OWNER, params=_sale),
+    "payments_dash:sale_refund": Route(
+        OWNER,
+        params=_sale,
+        data=lambda w: {"amount": "1.00", "reason": "duplicate", "attempt": "matrix-refund-1"},
+    ),
     "payments_dash:sale_resend_receipt": Route(OWNER, params=_sale),
     "payments_dash:sale_reset_downloads": Route(OWNER, params=_sale),
 }

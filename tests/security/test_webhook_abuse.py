@@ -240,5 +240,8 @@ def test_the_same_refund_from_alices_own_account_does_revoke_it(
     }
     payload = event("charge.refunded", charge, account="acct_1AliceSEC")
     status, row = deliver_event(payload, django_capture_on_commit_callbacks)
-    assert status == 200 and row.status == StripeEvent.Status.DONE, row.last_error
+    # Access ends on Stripe's signed word; the refunds' details are then read from Stripe,
+    # which this test has none of: that part fails, and the inbox retries it later.
+    assert status == 200 and row.status == StripeEvent.Status.FAILED
+    assert "communicating with Stripe" in row.last_error and row.next_attempt_at
     assert sales(world.store) == [(BOB, Purchase.Status.REFUNDED)]

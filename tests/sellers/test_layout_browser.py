@@ -148,6 +148,7 @@ def test_the_sales_lists_buttons_fit_at_1280(browser_for):
                 fee_percent="5.00",
                 fee_fixed=30,
                 checkout_session_id=f"cs_test_{unique('s')}",
+                payment_intent_id=f"pi_{unique('p')}",
                 charge_id=f"ch_{n}",
             )
             DownloadGrant.objects.create(
@@ -161,8 +162,9 @@ def test_the_sales_lists_buttons_fit_at_1280(browser_for):
     page.goto("/dashboard/sales/")
     page.wait_for_load_state("load")
     wrap = page.locator(".table-wrap").bounding_box()
-    buttons = page.locator(".table-wrap .actions button")
-    assert buttons.count() == 9  # Refund, Resend receipt, Reset downloads, 3 times
+    # Refund… (it opens the refund form), Resend receipt, Reset downloads, 3 times.
+    buttons = page.locator(".table-wrap .actions summary, .table-wrap .actions > form button")
+    assert buttons.count() == 9
     for i in range(buttons.count()):
         box = buttons.nth(i).bounding_box()
         assert box, i
@@ -180,6 +182,14 @@ def test_the_sales_lists_buttons_fit_at_1280(browser_for):
     assert overflow <= 0
     page.screenshot(path=str(SHOTS / "sales-1280.png"), full_page=True)
     assert_accessible(page, "sales-1280", report_dir=SHOTS)
+    # The refund form (amount, reason, note) opens in its row and stays in the table's box.
+    page.locator(".table-wrap .actions summary").first.click()
+    form = page.locator(".refund-form form").first
+    assert form.locator("input[name=amount]").input_value() == "12.00"
+    box = form.bounding_box()
+    assert box and box["x"] + box["width"] <= LAPTOP["width"], box
+    page.screenshot(path=str(SHOTS / "sales-refund-form.png"), full_page=True)
+    assert_accessible(page, "sales-refund-form", report_dir=SHOTS)
 
 
 def test_the_accent_colour_picker_shows_its_colour(browser_for):
@@ -202,3 +212,39 @@ def test_the_accent_colour_picker_shows_its_colour(browser_for):
     w, h = image.size
     assert image.getpixel((w // 2, h // 2)) == (0xE1, 0x1D, 0x48), image.getpixel((w // 2, h // 2))
     assert_accessible(page, "accent-picker", report_dir=SHOTS)
+
+
+def test_a_bundles_page_and_its_dashboard_form_are_accessible(browser_for):
+    """Issue #12: the bundle's product page says what it includes and saves (Buy still in
+    the first screen on a phone); the seller's bundle form passes axe."""
+    from catalog.bundles import bundle_items_set
+
+    store, open_page = browser_for
+    ferns = product_with_file(store, title="Ferns", price=1200)
+    mosses = product_with_file(store, title="Mosses", price=1700)
+    bundle = product_with_file(store, title="Forest Floor Bundle", price=2000, status="draft")
+    with schema_context(store.schema_name):
+        from catalog.models import FileSlot, ProductFile
+
+        FileSlot.objects.filter(product=bundle).delete()
+        ProductFile.objects.filter(product=bundle).delete()
+        Product.objects.filter(pk=bundle.pk).update(file="", file_name="")
+        bundle.refresh_from_db()
+        bundle_items_set(bundle=bundle, item_uids=[str(ferns.uid), str(mosses.uid)])
+        Product.objects.filter(pk=bundle.pk).update(status="published", published_at=timezone.now())
+    page = open_page(PHONE)
+    page.goto(bundle.get_absolute_url())
+    page.wait_for_load_state("load")
+    assert "you save $9.00" in page.locator(".buybox").inner_text()
+    assert page.locator(".bundle-offer li").count() == 2
+    for selector in ("h1", ".buybox .price", ".buybox button[type=submit]"):
+        box = page.locator(selector).bounding_box()
+        assert box and _box_within(box, PHONE["width"], PHONE["height"]), (selector, box)
+    page.screenshot(path=str(SHOTS / "phone-bundle.png"), full_page=True)
+    assert_accessible(page, "phone-bundle", report_dir=SHOTS)
+    form = open_page(LAPTOP, logged_in=True)
+    form.goto("/dashboard/products/bundles/new/")
+    form.wait_for_load_state("load")
+    assert form.locator("input[name=items]").count() == 2  # a bundle never lists bundles
+    form.screenshot(path=str(SHOTS / "bundle-form.png"), full_page=True)
+    assert_accessible(form, "bundle-form", report_dir=SHOTS)
