@@ -13,6 +13,7 @@ from tenants.decorators import is_store_owner
 from .discounts import discount_quote
 from .models import Product, cover_sized_name
 from .page_cache import cached_page, page_context
+from .pwyw import pwyw_context
 from .storage import private_storage
 
 
@@ -42,13 +43,9 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
             quote = discount_quote(product=product, code=code)
         except ValidationError as exc:
             code_error = exc.messages[0]
-    return render(
-        request,
-        "catalog/product.html",
-        page_context(
-            request, {"product": product, "code": code, "quote": quote, "code_error": code_error}
-        ),
-    )
+    context = {"product": product, "code": code, "quote": quote, "code_error": code_error}
+    context.update(pwyw_context(product, quote))
+    return render(request, "catalog/product.html", page_context(request, context))
 
 
 @require_safe
