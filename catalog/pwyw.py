@@ -89,7 +89,8 @@ def pwyw_offer(
     try:
         amount = read_amount(text, code)
     except MoneyError as exc:
-        raise ValidationError({"amount": str(exc).replace(" prices take ", " amounts take ")})
+        message = str(exc).replace(" prices take ", " amounts take ")
+        raise ValidationError({"amount": message}) from None
     minimum = pwyw_minimum(product, quote)
     cap = pwyw_cap(product)
     if amount < minimum:
