@@ -94,6 +94,10 @@ CSV_HEADER = [
     "downloads",
     "discount_code",
     "discount",
+    # Stripe Tax: added on top of `amount` (the fee is on `amount`, before tax).
+    "tax",
+    "tax_rate",
+    "tax_country",
 ]
 
 
@@ -116,10 +120,28 @@ def sales_csv_rows(flt: SalesFilter) -> Iterator[str]:
             "grant__download_count",
             "code__code",
             "discount",
+            "tax_amount",
+            "tax_rate",
+            "tax_country",
         )
         .iterator(chunk_size=2000)
     )
-    for created, uid, email, title, amount, fee, currency, status, downloads, code, off in rows:
+    for (
+        created,
+        uid,
+        email,
+        title,
+        amount,
+        fee,
+        currency,
+        status,
+        downloads,
+        code,
+        off,
+        tax,
+        tax_rate,
+        tax_country,
+    ) in rows:
         yield writer.writerow(
             [
                 created.isoformat(timespec="seconds"),
@@ -134,5 +156,8 @@ def sales_csv_rows(flt: SalesFilter) -> Iterator[str]:
                 downloads or 0,
                 spreadsheet_safe((code or "").upper()),
                 to_decimal_string(off, currency),
+                to_decimal_string(tax, currency),
+                "" if tax_rate is None else f"{tax_rate.normalize():f}",
+                tax_country,
             ]
         )
