@@ -613,7 +613,8 @@ def _checkout_problem(
     if session.amount_tax and not record.tax_enabled:
         differences.append(f"tax {session.amount_tax} (none asked for)")
     if pre_tax != record.amount:
-        differences.append(f"amount {pre_tax} before tax (recorded {record.amount})")
+        before_tax = " before tax" if session.amount_tax else ""
+        differences.append(f"amount {pre_tax}{before_tax} (recorded {record.amount})")
     if session.currency != record.currency:
         differences.append(f"currency {session.currency or '?'} (recorded {record.currency})")
     if session.application_fee_amount != record.fee:

@@ -179,8 +179,9 @@ class CheckoutSession:
                     Decimal(str(r["effective_percentage"]))
                     if r.get("effective_percentage") is not None
                     else Decimal(str(r.get("percentage") or 0))
-                )
-                for r in rates
+                    for r in rates
+                ),
+                Decimal(0),
             )
         address = details.get("address") or {}
         country = address.get("country") or next(
