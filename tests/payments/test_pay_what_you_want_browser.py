@@ -26,7 +26,8 @@ from tests.sellers.test_layout_browser import (  # noqa: F401 (fixtures)
 
 
 def test_on_a_phone_the_pwyw_page_shows_the_amount_and_buy_and_keeps_what_was_typed(
-    browser_for, standin
+    browser_for,  # noqa: F811 (the fixture imported above)
+    standin,
 ):
     store, open_page = browser_for
     row = services.connect_account_claim(store=store, email="owner@example.com", country="US")
