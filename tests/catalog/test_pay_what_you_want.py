@@ -137,3 +137,43 @@ def test_the_cap_is_a_thousand_or_ten_times_the_sellers_own_figures():
     assert pwyw_cap(product(500, 20_000)) == 200_000
     assert pwyw_cap(product(50_000_000)) == 99_999_999  # never above the platform's ceiling
     assert pwyw_cap(product(100, currency="jpy")) == 150_000
+
+
+def test_a_pwyw_page_is_served_from_the_cache_with_no_query_and_a_new_minimum_shows_at_once(
+    alice_charging,
+):
+    from catalog.services import product_create, product_publish, product_update
+    from tests.catalog.pdfs import good_pdf, upload
+    from tests.catalog.test_page_cache import get
+
+    with schema_context(alice_charging.schema_name):
+        product = product_create(
+            title="Ferns",
+            description="",
+            price_text="3",
+            currency="usd",
+            file=upload(good_pdf(pages=2)),
+            pay_what_you_want=True,
+            suggested_price_text="6",
+        )
+        product = product_publish(product=product, store=alice_charging)
+    client = store_client(alice_charging)
+    path = f"/p/{product.slug}/"
+    _, first_queries = get(client, path)
+    again, queries = get(client, path)
+    assert first_queries >= 1 and queries == 0
+    assert '<span class="price">$3.00+</span>' in again and 'value="6.00"' in again
+    with schema_context(alice_charging.schema_name):
+        product_update(
+            product=product,
+            title=product.title,
+            description="",
+            price_text="4",
+            currency="usd",
+            stamping=False,
+            download_limit=None,
+            pay_what_you_want=True,
+            suggested_price_text="8",
+        )
+    page, _ = get(client, path)
+    assert '<span class="price">$4.00+</span>' in page and 'value="8.00"' in page
