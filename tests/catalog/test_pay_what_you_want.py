@@ -87,18 +87,18 @@ def test_bad_minimums_and_suggestions_are_refused_beside_their_field_and_kept(
 def test_a_minimum_below_what_stripe_charges_in_the_settlement_currency_is_refused(
     alice, alice_store
 ):
-    """Alice's account settles in GBP: a €0.30 minimum would convert below £0.30."""
+    """Alice's account settles in AED: a $0.60 minimum may convert below AED 2.00."""
     from catalog.hooks import register_settlement_currency
 
-    previous = register_settlement_currency(lambda: "gbp")
+    previous = register_settlement_currency(lambda: "aed")
     try:
         response = store_client(alice_store, alice).post(
-            BASE + "new/", form(price="0.30", currency="eur", pay_what_you_want="on")
+            BASE + "new/", form(price="0.60", currency="usd", pay_what_you_want="on")
         )
     finally:
         register_settlement_currency(previous)
     assert response.status_code == 400
-    assert "Your Stripe account settles in GBP" in response.content.decode()
+    assert "Your Stripe account settles in AED" in response.content.decode()
 
 
 def test_switching_back_to_a_fixed_price_clears_the_suggestion(alice, alice_store):

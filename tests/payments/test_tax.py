@@ -48,6 +48,11 @@ def _created(standin, store) -> dict:
     ][-1]
 
 
+def _item(params: dict) -> dict:
+    items = params["line_items"]
+    return items["0"] if isinstance(items, dict) else items[0]
+
+
 def _pay(standin, store, session_id: str, capture, **address) -> Purchase:
     paid = standin.call(
         "POST", f"/sessions/{session_id}/pay", {"email": "bob@example.com", **address}
@@ -67,7 +72,7 @@ def test_tax_is_off_by_default_and_the_session_asks_for_none(alice_store, standi
     _checkout(alice_store, product)
     created = _created(standin, alice_store)
     assert "automatic_tax" not in created and "billing_address_collection" not in created
-    item = created["line_items"]["0"]
+    item = _item(created)
     assert "tax_behavior" not in item["price_data"]
     assert "tax_code" not in item["price_data"]["product_data"]
 
@@ -120,7 +125,7 @@ def test_tax_is_recorded_and_the_fee_is_on_the_price_before_tax(
     created = _created(standin, store)
     assert created["automatic_tax"] == {"enabled": "true"}
     assert created["billing_address_collection"] == "auto"
-    item = created["line_items"]["0"]
+    item = _item(created)
     assert item["price_data"]["tax_behavior"] == "exclusive"
     assert item["price_data"]["product_data"]["tax_code"] == "txcd_10302000"
     # 5 % of 20.00 + 0.30, fixed at creation on the pre-tax price.
