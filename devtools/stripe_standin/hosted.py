@@ -306,7 +306,7 @@ def _checkout_html(
 <label for=name>Cardholder name</label>
 <input id=name name=name autocomplete=cc-name value="{escape(values["name"])}">
 {address_html}
-<button class=primary type=submit>{"Pay" if not tax_line else "Pay (tax added)"} {escape(total)}</button>
+<button class=primary type=submit>Pay {escape(total)}{" + tax" if tax_line else ""}</button>
 <details class=hint><summary>Test cards</summary>
 <p><code>4242 4242 4242 4242</code> succeeds · <code>4000 0000 0000 0002</code> is declined ·
 <code>4000 0000 0000 9995</code> has insufficient funds · any future date, any CVC.</p>
