@@ -65,6 +65,7 @@ _LIST_FIELDS = (
     "slug",
     "price",
     "currency",
+    "pay_what_you_want",
     "status",
     "cover",
     "cover_state",

@@ -53,6 +53,19 @@ class _ProductFields(forms.Form):
     # The reading of the price the seller was shown ("12.50 eur"), so "12,50" is saved only
     # once they have seen that we read it as €12.50.
     price_confirmed = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+    pay_what_you_want = forms.BooleanField(
+        required=False,
+        label="Let buyers pay what they want",
+        help_text="The price above becomes the minimum; enter 0 to let buyers get it free "
+        "and pay only if they wish.",
+    )
+    suggested_price = forms.CharField(
+        required=False,
+        max_length=32,
+        label="Suggested price",
+        help_text="Optional, pay what you want only: the amount the buy box starts with.",
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "15.00"}),
+    )
     stamping = forms.BooleanField(
         required=False,
         label="Stamp each buyer's email on page 1 of their copy",
@@ -67,6 +80,8 @@ class _ProductFields(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        if data.get("pay_what_you_want"):
+            return data  # a minimum (0 allowed): the service reads it, as the buyer's amount
         try:
             reading = read_price(data.get("price") or "", data.get("currency") or "")
         except MoneyError:
@@ -95,6 +110,8 @@ class _ProductFields(forms.Form):
             "currency": data["currency"],
             "stamping": data["stamping"],
             "download_limit": data["download_limit"],
+            "pay_what_you_want": data["pay_what_you_want"],
+            "suggested_price_text": data["suggested_price"],
         }
 
 
@@ -161,6 +178,8 @@ class ProductEditForm(_ProductFields):
             "currency": product.currency,
             "stamping": product.stamping,
             "download_limit": product.download_limit,
+            "pay_what_you_want": product.pay_what_you_want,
+            "suggested_price": product.suggested_text,
         }
 
 

@@ -17,6 +17,7 @@ _CARD_FIELDS = (
     "slug",
     "price",
     "currency",
+    "pay_what_you_want",
     "status",
     "cover",
     "cover_state",
@@ -67,6 +68,10 @@ class Product(models.Model):
     price = models.PositiveIntegerField(help_text="Minor units (cents).")
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="usd")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    # Pay what you want (catalog.pwyw): the buyer types the amount. `price` is then the
+    # minimum (0: free, paying optional) and `suggested_price` fills the amount field.
+    pay_what_you_want = models.BooleanField(default=False)
+    suggested_price = models.PositiveIntegerField(null=True, blank=True, help_text="Minor units.")
 
     # The file buyers get: keyed under the store's prefix by catalog.storage.
     file = models.FileField(max_length=300, blank=True)
@@ -108,7 +113,11 @@ class Product(models.Model):
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "-created_at"])]
         constraints = [
-            models.CheckConstraint(condition=models.Q(price__gt=0), name="product_price_positive"),
+            # Only a pay-what-you-want product may cost nothing (a minimum of 0).
+            models.CheckConstraint(
+                condition=models.Q(price__gt=0) | models.Q(pay_what_you_want=True),
+                name="product_price_positive",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -124,7 +133,27 @@ class Product(models.Model):
     @property
     def price_text(self) -> str:
         """The price as a seller types it: 1250 USD → "12.50"."""
+        if self.pay_what_you_want:  # the minimum, and 0 is one
+            return to_decimal_string(self.price, self.currency)
         return to_decimal_string(self.price, self.currency) if self.price else ""
+
+    @property
+    def price_label(self) -> str:
+        """The price as buyers see it: "$12.50", or "$5.00+" when they pay what they want."""
+        if self.pay_what_you_want:
+            return f"{format_amount(self.price, self.currency)}+"
+        return self.price_display
+
+    @property
+    def suggested_display(self) -> str:
+        return format_amount(self.suggested_price, self.currency) if self.suggested_price else ""
+
+    @property
+    def suggested_text(self) -> str:
+        """What the amount field (and the dashboard's field) starts with: "7.50"."""
+        if not self.suggested_price:
+            return ""
+        return to_decimal_string(self.suggested_price, self.currency)
 
     @property
     def is_published(self) -> bool:

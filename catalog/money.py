@@ -119,6 +119,23 @@ def read_price(text: str, code: str) -> PriceReading:
       separator or three decimals, and a 2-decimal currency cannot tell: we ask. In a
       currency without decimals (JPY) it can only group thousands: ¥1,250.
     """
+    typed, minor, cur = _read_minor(text, code)
+    validate_amount(minor, cur.code)
+    return PriceReading(typed=typed, minor=minor, code=cur.code)
+
+
+def read_amount(text: str, code: str) -> int:
+    """What a buyer typed as the amount to pay (pay what you want), in minor units: read as
+    `read_price` reads a price, but 0 is an amount ("nothing") and a sign is refused.
+    MoneyError (its message is for the buyer) when it is not an amount."""
+    typed, minor, _ = _read_minor(text, code)
+    if minor < 0 or typed.lstrip().startswith("-"):
+        raise MoneyError("Enter an amount of zero or more.")
+    return minor
+
+
+def _read_minor(text: str, code: str) -> tuple[str, int, Currency]:
+    """(what was typed, its value in minor units, the currency); see `read_price`."""
     cur = currency(code)
     typed = (text or "").strip()
     raw = typed
@@ -140,8 +157,7 @@ def read_price(text: str, code: str) -> PriceReading:
         raise MoneyError(f"{cur.code.upper()} prices take {places}.")
     value = Decimal(f"{whole or 0}.{fraction or 0}")
     minor = int(value.scaleb(cur.exponent)) * (-1 if negative else 1)
-    validate_amount(minor, cur.code)
-    return PriceReading(typed=typed, minor=minor, code=cur.code)
+    return typed, minor, cur
 
 
 def _split(raw: str, typed: str, cur: Currency) -> tuple[str, str]:

@@ -37,7 +37,15 @@ from .cover import render_cover
 from .hooks import settlement_currency, version_given_to_past_buyers
 from .images import image_to_png, png_to_webp_widths
 from .models import FileSlot, Product, ProductFile, cover_sized_name
-from .money import MoneyError, currency, parse_amount, validate_amount, validate_minimum
+from .money import (
+    MoneyError,
+    currency,
+    format_amount,
+    parse_amount,
+    read_amount,
+    validate_amount,
+    validate_minimum,
+)
 from .pdf import PdfInfo, PdfRejected, pdf_check_first_page, pdf_check_name, pdf_validate
 from .rendering import clean_line, clean_text, download_name
 from .storage import private_storage
@@ -123,6 +131,53 @@ def _price(errors: _Errors, price_text: str, code: str) -> tuple[int | None, str
             "price", lambda: validate_minimum(price, cur.code, settles_in=settlement_currency())
         )
     return price, cur.code
+
+
+def _pwyw_prices(
+    errors: _Errors, minimum_text: str, suggested_text: str, code: str
+) -> tuple[int | None, int | None, str | None]:
+    """A pay-what-you-want product's (minimum, suggested price, currency); see catalog.pwyw.
+
+    The minimum is 0 (free, paying optional) or at least what Stripe charges; the
+    suggested price is optional, at least the minimum and at least what Stripe charges."""
+    cur = errors.check("currency", lambda: currency(code))
+    if cur is None:
+        return None, None, None
+    settles_in = settlement_currency()
+
+    def minimum() -> int:
+        if not (minimum_text or "").strip():
+            raise ValidationError("Enter the minimum buyers pay: 0 lets them get it free.")
+        value = read_amount(minimum_text, cur.code)
+        if value:
+            validate_amount(value, cur.code)
+            validate_minimum(value, cur.code, settles_in=settles_in)
+        return value
+
+    def suggested() -> int | None:
+        if not (suggested_text or "").strip():
+            return None
+        value = parse_amount(suggested_text, cur.code)
+        return validate_minimum(value, cur.code, settles_in=settles_in)
+
+    low = errors.check("price", minimum)
+    high = errors.check("suggested_price", suggested)
+    if low is not None and high is not None and high < low:
+        errors.add(
+            "suggested_price",
+            f"The suggested price must be at least the minimum ({format_amount(low, cur.code)}).",
+        )
+    return low, high, cur.code
+
+
+def _prices(
+    errors: _Errors, *, pay_what_you_want: bool, price_text: str, suggested_text: str, code: str
+) -> tuple[int | None, int | None, str | None]:
+    """(price, suggested price, currency): a fixed price, or a minimum and a suggestion."""
+    if pay_what_you_want:
+        return _pwyw_prices(errors, price_text, suggested_text, code)
+    price, cur = _price(errors, price_text, code)
+    return price, None, cur
 
 
 def _pdf(file: File) -> PdfInfo:
@@ -242,12 +297,20 @@ def product_create(
     stamping: bool = False,
     download_limit: int | None = None,
     cover: File | None = None,
+    pay_what_you_want: bool = False,
+    suggested_price_text: str = "",
 ) -> Product:
     """A new draft product. The PDF may come later; publishing needs it."""
     errors = _Errors()
     title = errors.check("title", lambda: _title(title))
     description = errors.check("description", lambda: _description(description))
-    price, code = _price(errors, price_text, currency)
+    price, suggested, code = _prices(
+        errors,
+        pay_what_you_want=pay_what_you_want,
+        price_text=price_text,
+        suggested_text=suggested_price_text,
+        code=currency,
+    )
     limit = errors.check("download_limit", lambda: _download_limit(download_limit))
     info = errors.check("file", lambda: _pdf(file)) if file else None
     cover_png = errors.check("cover", lambda: _cover_png(cover)) if cover else None
@@ -259,6 +322,8 @@ def product_create(
             description=description,
             price=price,
             currency=code,
+            pay_what_you_want=bool(pay_what_you_want),
+            suggested_price=suggested,
             stamping=bool(stamping),
             download_limit=limit,
         )
@@ -333,12 +398,20 @@ def product_update(
     download_limit: int | None,
     cover: File | None = None,
     cover_remove: bool = False,
+    pay_what_you_want: bool = False,
+    suggested_price_text: str = "",
 ) -> Product:
     """Edit what a product says and costs. The slug stays: links already shared keep working."""
     errors = _Errors()
     title = errors.check("title", lambda: _title(title))
     description = errors.check("description", lambda: _description(description))
-    price, code = _price(errors, price_text, currency)
+    price, suggested, code = _prices(
+        errors,
+        pay_what_you_want=pay_what_you_want,
+        price_text=price_text,
+        suggested_text=suggested_price_text,
+        code=currency,
+    )
     limit = errors.check("download_limit", lambda: _download_limit(download_limit))
     cover_png = errors.check("cover", lambda: _cover_png(cover)) if cover else None
     errors.raise_if_any()
@@ -351,6 +424,8 @@ def product_update(
         locked.description = description
         locked.price = price
         locked.currency = code
+        locked.pay_what_you_want = bool(pay_what_you_want)
+        locked.suggested_price = suggested
         locked.stamping = bool(stamping)
         # Files that followed the product's limit follow its change; one the seller set
         # on its own keeps its limit.
@@ -592,8 +667,9 @@ def product_publish(*, product: Product, store: Store) -> Product:
         elif not locked.file:
             problems.append("Upload the PDF buyers will get.")
         try:
-            validate_amount(locked.price, locked.currency)
-            validate_minimum(locked.price, locked.currency, settles_in=settlement_currency())
+            if not (locked.pay_what_you_want and locked.price == 0):  # 0: free, paying optional
+                validate_amount(locked.price, locked.currency)
+                validate_minimum(locked.price, locked.currency, settles_in=settlement_currency())
         except MoneyError as exc:
             problems.append(f"Fix the price: {exc}")
         if not store.can_take_charges:
@@ -668,6 +744,8 @@ def product_duplicate(*, product: Product) -> Product:
             description=product.description,
             price=product.price,
             currency=product.currency,
+            pay_what_you_want=product.pay_what_you_want,
+            suggested_price=product.suggested_price,
             stamping=product.stamping,
             download_limit=product.download_limit,
             file_name=product.file_name,

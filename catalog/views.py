@@ -15,6 +15,7 @@ from .bundles import bundle_offer
 from .discounts import discount_quote
 from .models import Product, cover_sized_name
 from .page_cache import cached_page, page_context
+from .pwyw import pwyw_context
 from .storage import private_storage
 
 
@@ -62,6 +63,7 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     if product.is_bundle:
         items = sorted(product.bundle_items.published(), key=lambda p: p.title.lower())
         context["bundle"] = bundle_offer(product, items)
+    context.update(pwyw_context(product, quote))
     return render(request, "catalog/product.html", page_context(request, context))
 
 

@@ -55,6 +55,13 @@ class Purchase(models.Model):
         DiscountCode, on_delete=models.PROTECT, null=True, blank=True, related_name="purchases"
     )
     discount = models.PositiveIntegerField(default=0)
+    # Stripe Tax (the store's setting): the tax Stripe added on top of `amount` (the fee
+    # was computed on `amount`, before tax), its rate in percent, its name ("VAT", "Sales
+    # Tax") and the buyer's country. `tax_rate` is None when no tax was calculated.
+    tax_amount = models.PositiveIntegerField(default=0)
+    tax_rate = models.DecimalField(max_digits=7, decimal_places=4, null=True, blank=True)
+    tax_country = models.CharField(max_length=2, blank=True)
+    tax_label = models.CharField(max_length=40, blank=True)
     checkout_session_id = models.CharField(max_length=100, unique=True)
     payment_intent_id = models.CharField(max_length=100, unique=True, null=True, blank=True)
     charge_id = models.CharField(max_length=100, blank=True, db_index=True)
@@ -154,6 +161,38 @@ class Purchase(models.Model):
         return 0 < self.amount_refunded < self.amount
 
 
+    @property
+    def tax_calculated(self) -> bool:
+        return self.tax_rate is not None or self.tax_amount > 0
+
+    @property
+    def tax_display(self) -> str:
+        return format_amount(self.tax_amount, self.currency)
+
+    @property
+    def tax_rate_display(self) -> str:
+        """ "19%", "5.5%" (no trailing zeros), or "" when unknown."""
+        if self.tax_rate is None:
+            return ""
+        return f"{self.tax_rate.normalize():f}%"
+
+    @property
+    def tax_summary(self) -> str:
+        """ "VAT (DE, 19%)": what the receipt and the sales list call the tax line."""
+        details = ", ".join(x for x in (self.tax_country, self.tax_rate_display) if x)
+        label = self.tax_label or "Tax"
+        return f"{label} ({details})" if details else label
+
+    @property
+    def total_charged(self) -> int:
+        """What the buyer's card was charged: the amount plus the tax on top."""
+        return self.amount + self.tax_amount
+
+    @property
+    def total_display(self) -> str:
+        return format_amount(self.total_charged, self.currency)
+
+
 class Refund(models.Model):
     """One refund of a purchase: made from the sales list, or by the seller in their own
     Stripe Dashboard (seen through webhooks). Store schema.
@@ -244,6 +283,8 @@ class CheckoutRecord(models.Model):
         DiscountCode, on_delete=models.PROTECT, null=True, blank=True, related_name="checkouts"
     )
     discount = models.PositiveIntegerField(default=0)
+    # Created with Stripe Tax on: Stripe may add tax on top of `amount`.
+    tax_enabled = models.BooleanField(default=False)
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True
     )

@@ -104,6 +104,10 @@ CSV_HEADER = [
     "discount",
     "refunded",
     "fee_refunded",
+    # Stripe Tax: added on top of `amount` (the fee is on `amount`, before tax).
+    "tax",
+    "tax_rate",
+    "tax_country",
 ]
 
 
@@ -129,6 +133,9 @@ def sales_csv_rows(flt: SalesFilter) -> Iterator[str]:
             "discount",
             "amount_refunded",
             "fee_refunded",
+            "tax_amount",
+            "tax_rate",
+            "tax_country",
         )
         .iterator(chunk_size=2000)
     )
@@ -146,6 +153,9 @@ def sales_csv_rows(flt: SalesFilter) -> Iterator[str]:
         off,
         refunded,
         fee_back,
+        tax,
+        tax_rate,
+        tax_country,
     ) in rows:
         yield writer.writerow(
             [
@@ -163,5 +173,8 @@ def sales_csv_rows(flt: SalesFilter) -> Iterator[str]:
                 to_decimal_string(off, currency),
                 to_decimal_string(refunded, currency),
                 to_decimal_string(fee_back, currency),
+                to_decimal_string(tax, currency),
+                "" if tax_rate is None else f"{tax_rate.normalize():f}",
+                tax_country,
             ]
         )

@@ -31,6 +31,7 @@ from catalog.bundles import bundle_slots
 from catalog.discounts import Quote, discount_quote
 from catalog.models import DiscountCode, FileSlot, Product, ProductFile
 from catalog.money import format_amount, minimum_charge
+from catalog.pwyw import PwywOffer, pwyw_offer
 from catalog.rendering import markdown_text
 from config import metrics
 from payments.platform.models import ConnectedAccount, DeferredDownload, PaymentIncident
@@ -205,15 +206,25 @@ class CheckoutPlan:
     fee_fixed: int
     code_id: int | None = None
     discount: int = 0
+    tax_enabled: bool = False
 
 
-def checkout_plan(*, store: Store, product: Product, quote: Quote | None = None) -> CheckoutPlan:
+def checkout_plan(
+    *, store: Store, product: Product, quote: Quote | None = None, offer: PwywOffer | None = None
+) -> CheckoutPlan:
     """What the buyer pays and the fee on it: with a code, the fee is computed on the
-    discounted amount (what the buyer pays), never on the list price."""
+    discounted amount (what the buyer pays), never on the list price; for pay what you
+    want, on the amount the buyer chose (`offer`). Always before tax: Stripe Tax adds its
+    tax on top (exclusive), and the fee is fixed when the session is created."""
     rule = fee_rule(
         currency=product.currency, store_percent=store.fee_percent, store_fixed=store.fee_fixed
     )
-    amount = quote.amount if quote is not None else product.price
+    if offer is not None:
+        quote = offer.quote
+        amount, discount = offer.amount, offer.discount
+    else:
+        amount = quote.amount if quote is not None else product.price
+        discount = quote.discount if quote is not None else 0
     return CheckoutPlan(
         amount=amount,
         currency=product.currency,
@@ -221,8 +232,91 @@ def checkout_plan(*, store: Store, product: Product, quote: Quote | None = None)
         fee_percent=str(rule.percent),
         fee_fixed=rule.fixed,
         code_id=quote.code.pk if quote is not None else None,
-        discount=quote.discount if quote is not None else 0,
+        discount=discount,
+        tax_enabled=bool(store.tax_enabled),
     )
+
+
+# --- Pay what you want (catalog.pwyw has the rules, and how codes combine) ----------------
+
+
+def _pwyw_lowest_charge(store: Store, product: Product) -> int:
+    account = connected_account_for(store)
+    settles_in = account.default_currency if account is not None else None
+    return minimum_charge(product.currency, settles_in=settles_in or None)
+
+
+def pwyw_is_free(*, store: Store, product: Product, amount: str, code: str = "") -> bool:
+    """Whether the amount typed makes a free order (0 where the minimum allows it);
+    ValidationError (keyed "amount") when it is not an amount the product takes."""
+    quote = discount_quote(product=product, code=code) if code else None
+    offer = pwyw_offer(
+        product=product,
+        typed=amount,
+        lowest_charge=_pwyw_lowest_charge(store, product),
+        quote=quote,
+    )
+    return offer.is_free
+
+
+def pwyw_checkout_offer(
+    *, store: Store, product: Product, amount: str, code: str, attempt: str, email: str
+) -> tuple[PwywOffer, CodeHold | None]:
+    """The amount to charge, and a hold on a limited code's use only when the code was
+    needed (the buyer typed less than the regular minimum)."""
+    lowest = _pwyw_lowest_charge(store, product)
+    quote = discount_quote(product=product, code=code) if code else None
+    offer = pwyw_offer(product=product, typed=amount, lowest_charge=lowest, quote=quote)
+    if offer.is_free:
+        raise ValidationError("Nothing to pay: this order needs no payment.")
+    if offer.quote is None:
+        return offer, None
+    held, hold = code_hold(product=product, code=code, attempt=attempt, email=email)
+    return pwyw_offer(product=product, typed=amount, lowest_charge=lowest, quote=held), hold
+
+
+def purchase_pwyw_free(
+    *, store: Store, product: Product, amount: str, email: str, attempt: str, code: str = ""
+) -> tuple[Purchase, bool]:
+    """A pay-what-you-want order of 0 (the minimum is 0, or a code lowered it to 0): no
+    Stripe, one purchase, one grant, one ledger row with fee 0, as `purchase_free`.
+    Idempotent per `attempt`; the view rate-limits it per IP and per email."""
+    email = email.strip().lower()
+    if not store.is_active:
+        raise ValidationError("This store is not taking orders right now.")
+    if not product.is_published:
+        raise ValidationError("This product is not for sale.")
+    if not _EMAIL.match(email) or len(email) > 254:
+        raise ValidationError({"email": "Enter your email address: the download link goes there."})
+    order_id = f"free_{attempt}"
+    lowest = _pwyw_lowest_charge(store, product)
+    with transaction.atomic():
+        quote = discount_quote(product=product, code=code, lock=True) if code else None
+        offer = pwyw_offer(product=product, typed=amount, lowest_charge=lowest, quote=quote)
+        if not offer.is_free:
+            raise ValidationError({"amount": "This amount needs a payment."})
+        existing = Purchase.objects.filter(checkout_session_id=order_id).first()
+        if existing is not None:
+            return existing, False
+        if offer.quote is not None:
+            _code_claims(offer.quote.code, attempt=attempt, email=email)
+        rule = fee_rule(
+            currency=product.currency, store_percent=store.fee_percent, store_fixed=store.fee_fixed
+        )
+        purchase = _purchase_make(
+            store=store,
+            product=product,
+            buyer_email=email,
+            amount=0,
+            currency=product.currency,
+            platform_fee=rule.fee_for(0),
+            fee_percent=str(rule.percent),
+            fee_fixed=rule.fixed,
+            code_id=offer.quote.code.pk if offer.quote is not None else None,
+            discount=offer.discount,
+            checkout_session_id=order_id,
+        )
+    return purchase, True
 
 
 # --- Discount codes: holding a use for a checkout -----------------------------------------
@@ -325,6 +419,7 @@ def checkout_start(
     cancel_url: str,
     code: str = "",
     email: str = "",
+    amount: str | None = None,
 ) -> CheckoutSession:
     """A Checkout Session as a direct charge on the store's account, fee included.
 
@@ -333,7 +428,9 @@ def checkout_start(
     The session is recorded before the buyer is redirected: only recorded sessions are
     ever fulfilled (see `purchase_fulfil`). With a `code`, the session's unit amount is
     the discounted price and the line item names the code (catalog.discounts says why);
-    a limited code's use is held first (`code_hold`).
+    a limited code's use is held first (`code_hold`). A pay-what-you-want product is
+    charged `amount`, what the buyer typed (catalog.pwyw: a code only lowers the
+    minimum). A store with Stripe Tax on gets `automatic_tax` (`tax_session_params`).
     """
     if not store.is_active:
         raise ValidationError("This store is not taking orders right now.")
@@ -343,7 +440,17 @@ def checkout_start(
     if not store.can_take_charges or account is None or not account.charges_enabled:
         raise ValidationError("This store cannot take payments yet. Please come back later.")
     quote, hold = (None, None)
-    if code:
+    offer: PwywOffer | None = None
+    if product.pay_what_you_want:
+        offer, hold = pwyw_checkout_offer(
+            store=store,
+            product=product,
+            amount=amount or "",
+            code=code,
+            attempt=attempt,
+            email=email,
+        )
+    elif code:
         quote, hold = code_hold(product=product, code=code, attempt=attempt, email=email)
         if quote.is_free:
             raise ValidationError("This code makes the product free: no payment is needed.")
@@ -353,7 +460,7 @@ def checkout_start(
                 f"With this code the price would be below {format_amount(lowest, product.currency)}, "
                 "the smallest card payment Stripe takes."
             )
-    plan = checkout_plan(store=store, product=product, quote=quote)
+    plan = checkout_plan(store=store, product=product, quote=quote, offer=offer)
     # For people reading the seller's Stripe dashboard; never trusted when fulfilling.
     metadata = {
         "store": store.schema_name,
@@ -363,7 +470,13 @@ def checkout_start(
     }
     name = product.title
     description = markdown_text(product.description)[:200]
-    if quote is not None:
+    if offer is not None:
+        metadata["pay_what_you_want"] = format_amount(offer.amount, product.currency)
+        if offer.quote is not None:
+            metadata["discount_code"] = offer.quote.code.code.upper()
+            metadata["discount"] = str(offer.discount)
+            name = f"{product.title} (code {offer.quote.code.code.upper()})"
+    elif quote is not None:
         metadata["discount_code"] = quote.code.code.upper()
         metadata["discount"] = str(quote.discount)
         name = f"{product.title} ({quote.label})"
@@ -385,6 +498,7 @@ def checkout_start(
             metadata=metadata,
             expires_at=expires_at,
             customer_email=hold.email if hold is not None else "",
+            automatic_tax=plan.tax_enabled,
         )
     except stripe_client.StripeFailure as exc:
         if hold is not None and not exc.retryable:
@@ -414,6 +528,7 @@ def checkout_record(*, session: CheckoutSession, product: Product, plan: Checkou
             "fee_fixed": plan.fee_fixed,
             "code_id": plan.code_id,
             "discount": plan.discount,
+            "tax_enabled": plan.tax_enabled,
             "expires_at": expires,
         },
     )
@@ -502,8 +617,13 @@ def _checkout_problem(
             "The platform did not create this Checkout Session for this store.",
         )
     differences = []
-    if session.amount_total != record.amount:
-        differences.append(f"amount {session.amount_total} (recorded {record.amount})")
+    # Stripe Tax adds its tax on top of the recorded (pre-tax) amount; nothing else may.
+    pre_tax = session.amount_total - session.amount_tax
+    if session.amount_tax and not record.tax_enabled:
+        differences.append(f"tax {session.amount_tax} (none asked for)")
+    if pre_tax != record.amount:
+        before_tax = " before tax" if session.amount_tax else ""
+        differences.append(f"amount {pre_tax}{before_tax} (recorded {record.amount})")
     if session.currency != record.currency:
         differences.append(f"currency {session.currency or '?'} (recorded {record.currency})")
     if session.application_fee_amount != record.fee:
@@ -582,6 +702,7 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
                 card_brand=session.card_brand,
                 card_last4=session.card_last4,
             )
+            _purchase_tax_record(purchase, session)
             CheckoutRecord.objects.filter(pk=record.pk).update(
                 status=CheckoutRecord.Status.COMPLETE
             )
@@ -605,6 +726,19 @@ def _refunds_sync_queue(purchase: Purchase, *, schema: str) -> None:
     """Stripe spoke of this payment before the purchase existed (a refund made in the
     seller's Stripe Dashboard, say): record its refunds once the purchase is committed."""
     refunds_sync_queue(payment_intent_id=purchase.payment_intent_id or "", schema=schema)
+
+
+def _purchase_tax_record(purchase: Purchase, session: CheckoutSession) -> None:
+    """The tax Stripe Tax added (total_details.amount_tax), its rate and label (the
+    expanded total_details.breakdown) and the buyer's country (customer_details.address),
+    on the purchase; nothing when the session had no automatic tax."""
+    if not session.tax_calculated:
+        return
+    purchase.tax_amount = session.amount_tax
+    purchase.tax_rate = session.tax_rate
+    purchase.tax_country = session.tax_country
+    purchase.tax_label = session.tax_label
+    purchase.save(update_fields=["tax_amount", "tax_rate", "tax_country", "tax_label"])
 
 
 def _purchase_make(

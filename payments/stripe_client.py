@@ -20,6 +20,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
 
 import stripe
@@ -32,6 +33,7 @@ from stripe.params import (
 )
 from stripe.params.checkout import (
     SessionCreateParams,
+    SessionCreateParamsLineItemPriceData,
     SessionCreateParamsLineItemPriceDataProductData,
     SessionListParams,
     SessionRetrieveParams,
@@ -142,6 +144,18 @@ class CheckoutSession:
     # From the charge's `payment_method_details.card` when `latest_charge` was expanded.
     card_brand: str = ""
     card_last4: str = ""
+    # Stripe Tax: `total_details.amount_tax`, `automatic_tax.enabled`; the rate (percent,
+    # summed over the breakdown's jurisdictions) and its name from the expanded
+    # `total_details.breakdown.taxes[].rate`; the country from `customer_details.address`.
+    amount_tax: int = 0
+    automatic_tax: bool = False
+    tax_rate: Decimal | None = None
+    tax_label: str = ""
+    tax_country: str = ""
+
+    @property
+    def tax_calculated(self) -> bool:
+        return self.automatic_tax or self.amount_tax > 0
 
     @classmethod
     def from_stripe(cls, obj: Any) -> CheckoutSession:
@@ -158,6 +172,26 @@ class CheckoutSession:
             fee = pi.get("application_fee_amount")
             pi = pi.get("id", "")
         details = data.get("customer_details") or {}
+        totals = data.get("total_details") or {}
+        taxes = (totals.get("breakdown") or {}).get("taxes") or []
+        rates = [t.get("rate") or {} for t in taxes if isinstance(t, dict)]
+        rate: Decimal | None = None
+        if rates:
+            # The rate applied: effective_percentage (0 where the product is not taxed),
+            # else the statutory percentage.
+            rate = sum(
+                (
+                    Decimal(str(r["effective_percentage"]))
+                    if r.get("effective_percentage") is not None
+                    else Decimal(str(r.get("percentage") or 0))
+                    for r in rates
+                ),
+                Decimal(0),
+            )
+        address = details.get("address") or {}
+        country = address.get("country") or next(
+            (r.get("country") for r in rates if r.get("country")), ""
+        )
         return cls(
             id=data["id"],
             url=data.get("url") or "",
@@ -173,6 +207,13 @@ class CheckoutSession:
             expires_at=data.get("expires_at"),
             card_brand=str(card.get("brand") or "")[:20],
             card_last4=str(card.get("last4") or "")[:4],
+            amount_tax=int(totals.get("amount_tax") or 0),
+            automatic_tax=bool((data.get("automatic_tax") or {}).get("enabled")),
+            tax_rate=rate,
+            tax_label=str(
+                next((r.get("display_name") for r in rates if r.get("display_name")), "")
+            )[:40],
+            tax_country=str(country or "").upper()[:2],
         )
 
     @property
@@ -398,22 +439,19 @@ def checkout_session_create(
     metadata: dict[str, str],
     expires_at: int | None = None,
     customer_email: str = "",
+    automatic_tax: bool = False,
 ) -> CheckoutSession:
     product_data: SessionCreateParamsLineItemPriceDataProductData = {"name": product_name}
     if product_description:
         product_data["description"] = product_description[:500]
+    price_data: SessionCreateParamsLineItemPriceData = {
+        "currency": currency,
+        "unit_amount": unit_amount,
+        "product_data": product_data,
+    }
     params: SessionCreateParams = {
         "mode": "payment",
-        "line_items": [
-            {
-                "quantity": 1,
-                "price_data": {
-                    "currency": currency,
-                    "unit_amount": unit_amount,
-                    "product_data": product_data,
-                },
-            }
-        ],
+        "line_items": [{"quantity": 1, "price_data": price_data}],
         "payment_intent_data": {
             "application_fee_amount": application_fee_amount,
             "metadata": metadata,
@@ -427,6 +465,8 @@ def checkout_session_create(
     if customer_email:
         # Prefilled and not editable on Stripe's page: a one-use-per-email code's buyer.
         params["customer_email"] = customer_email
+    if automatic_tax:
+        tax_session_params(params, price_data, product_data)
     # The key covers every parameter, not just what the sale means: a retried click with
     # the same attempt gets the same session, and a changed title, description, URL or
     # fee (a renamed product, another host) makes a new one instead of Stripe's
@@ -441,9 +481,38 @@ def checkout_session_create(
     return CheckoutSession.from_stripe(obj)
 
 
+# Stripe Tax on a direct charge (STRIPE-FACTS 9): the connected account is liable, with its
+# own registrations, so no `liability` is sent (it defaults to the account itself).
+# - Tax code "Digital Books - downloaded - permanent rights" (txcd_10302000): PDFs sold
+#   outright; several jurisdictions tax e-books at a reduced rate or not at all, which the
+#   general electronic-services code (txcd_10000000) would miss.
+# - tax_behavior "exclusive": the seller's price is before tax and the tax is added on top,
+#   so the platform fee, fixed when the session is created, is on the pre-tax price (an
+#   inclusive price would hide a pre-tax amount that depends on the buyer's country).
+# - billing_address_collection "auto": Checkout collects exactly the address data the tax
+#   calculation needs (the country, plus postal code or more where it matters).
+EBOOK_TAX_CODE = "txcd_10302000"
+
+
+def tax_session_params(
+    params: SessionCreateParams,
+    price_data: SessionCreateParamsLineItemPriceData,
+    product_data: SessionCreateParamsLineItemPriceDataProductData,
+) -> None:
+    params["automatic_tax"] = {"enabled": True}
+    params["billing_address_collection"] = "auto"
+    price_data["tax_behavior"] = "exclusive"
+    product_data["tax_code"] = EBOOK_TAX_CODE
+
+
+# What a fulfilment reads: the charge (its card goes on the receipt) and the tax breakdown
+# (its rate); webhook payloads carry neither (STRIPE-FACTS 2.10; `breakdown` is included
+# only when expanded).
+_SESSION_EXPAND = ["payment_intent.latest_charge", "total_details.breakdown"]
+
+
 def checkout_session_retrieve(*, account_id: str, session_id: str) -> CheckoutSession:
-    # The charge too: its card (brand, last four) goes on the receipt.
-    params: SessionRetrieveParams = {"expand": ["payment_intent.latest_charge"]}
+    params: SessionRetrieveParams = {"expand": list(_SESSION_EXPAND)}
     obj = _call_on(
         account_id,
         _client().v1.checkout.sessions.retrieve,
@@ -477,7 +546,7 @@ def checkout_sessions_completed_since(*, account_id: str, since: int) -> list[Ch
             "status": "complete",
             "created": {"gte": since},
             "limit": 100,
-            "expand": ["data.payment_intent.latest_charge"],
+            "expand": [f"data.{path}" for path in _SESSION_EXPAND],
         }
         if starting_after:
             params["starting_after"] = starting_after
@@ -687,7 +756,7 @@ def checkout_sessions_for_payment_intent(
     params: SessionListParams = {
         "payment_intent": payment_intent_id,
         "limit": 10,
-        "expand": ["data.payment_intent.latest_charge"],
+        "expand": [f"data.{path}" for path in _SESSION_EXPAND],
     }
     page = _call_on(
         account_id,

@@ -13,7 +13,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from catalog.discounts import discount_quote
 from catalog.models import Product
+from catalog.pwyw import pwyw_context
 from catalog.storage import private_storage
 from config import metrics
 from tenants.decorators import store_active_required
@@ -43,9 +45,17 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
         attempt = uuid.uuid4().hex
     code = request.POST.get("code", "").strip()[:64]
     email = request.POST.get("email", "").strip().lower()[:254]
+    # Pay what you want: the amount the buyer typed (the product page may be a cached
+    # copy; the amount travels in the POST, never in the page).
+    amount = request.POST.get("amount", "")[:64] if product.pay_what_you_want else None
     base = f"{request.scheme}://{request.get_host()}"
     try:
-        if code and services.code_is_free(product=product, code=code):
+        if amount is not None:
+            if services.pwyw_is_free(store=store, product=product, amount=amount, code=code):
+                return _free_order(
+                    request, product=product, code=code, email=email, attempt=attempt, amount=amount
+                )
+        elif code and services.code_is_free(product=product, code=code):
             return _free_order(request, product=product, code=code, email=email, attempt=attempt)
         session = services.checkout_start(
             store=store,
@@ -55,8 +65,11 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
             cancel_url=f"{base}{product.get_absolute_url()}?cancelled=1",
             code=code,
             email=email,
+            amount=amount,
         )
     except ValidationError as exc:
+        if amount is not None:
+            return _pwyw_refused(request, product, exc, amount=amount, code=code, email=email)
         return _checkout_refused(request, product, exc.messages[0], code=code)
     except StripeFailure as exc:
         return render(
@@ -69,6 +82,7 @@ def checkout(request: HttpRequest, slug: str) -> HttpResponse:
                 "attempt": attempt,
                 "code": code,
                 "email": email,
+                "amount": amount,
             },
             status=503 if exc.retryable else 502,
         )
@@ -84,9 +98,50 @@ def _checkout_refused(request: HttpRequest, product, message: str, *, code: str 
     )
 
 
-def _free_order(request: HttpRequest, *, product, code: str, email: str, attempt: str):
-    """A 100 % code: no Stripe. Rate-limited per IP and per email (a free file is still
-    the seller's), then one purchase; the buyer lands on the thank-you page."""
+def _pwyw_refused(
+    request: HttpRequest, product, exc: ValidationError, *, amount: str, code: str, email: str
+):
+    """The product page again, with the problem beside the field it is about and what the
+    buyer typed still in it (the amount, the email, the code)."""
+    fields = exc.message_dict if hasattr(exc, "error_dict") else {}
+    quote, code_error = None, ""
+    if code:
+        try:
+            quote = discount_quote(product=product, code=code)
+        except ValidationError as problem:
+            code_error = problem.messages[0]
+    context = {
+        "product": product,
+        "code": code,
+        "quote": quote,
+        "code_error": code_error,
+        "buy_error": "" if fields else exc.messages[0],
+        **pwyw_context(
+            product,
+            quote,
+            amount_value=amount,
+            amount_error=" ".join(fields.get("amount", [])),
+            email_value=email,
+            email_error=" ".join(fields.get("email", [])),
+        ),
+    }
+    if code_error and context["buy_error"] == code_error:
+        context["buy_error"] = ""
+    return render(request, "catalog/product.html", context, status=400 if fields else 409)
+
+
+def _free_order(
+    request: HttpRequest,
+    *,
+    product,
+    code: str,
+    email: str,
+    attempt: str,
+    amount: str | None = None,
+):
+    """A 100 % code, or 0 for a pay-what-you-want product that allows it: no Stripe.
+    Rate-limited per IP and per email (a free file is still the seller's), then one
+    purchase; the buyer lands on the thank-you page."""
     if _rate_limited(f"free:ip:{client_ip(request)}", FREE_ORDERS_PER_IP) or (
         email and _rate_limited(f"free:email:{email}", FREE_ORDERS_PER_EMAIL)
     ):
@@ -96,9 +151,19 @@ def _free_order(request: HttpRequest, *, product, code: str, email: str, attempt
             {"product": product, "message": "Too many free orders. Please try again in an hour."},
             status=429,
         )
-    purchase, _ = services.purchase_free(
-        store=request.tenant, product=product, code=code, email=email, attempt=attempt
-    )
+    if amount is not None:
+        purchase, _ = services.purchase_pwyw_free(
+            store=request.tenant,
+            product=product,
+            amount=amount,
+            email=email,
+            attempt=attempt,
+            code=code,
+        )
+    else:
+        purchase, _ = services.purchase_free(
+            store=request.tenant, product=product, code=code, email=email, attempt=attempt
+        )
     return HttpResponseRedirect(f"/thanks/?order={purchase.uid}")
 
 

@@ -23,7 +23,21 @@ from tenants.services import (
 )
 
 LOGO_MAX_UPLOAD = 5 * 1024 * 1024
-SETTINGS_FIELDS = ("name", "description", "support_email", "accent_color", "notify_on_sale")
+SETTINGS_FIELDS = (
+    "name",
+    "description",
+    "support_email",
+    "accent_color",
+    "notify_on_sale",
+    "tax_enabled",
+)
+TAX_HELP = (
+    "Off by default. When on, Stripe Tax adds sales tax or VAT on top of your prices at "
+    "checkout, depending on where the buyer is, and the buyer's receipt shows it. It uses "
+    "the tax registrations in your own Stripe Dashboard (Tax → Registrations): where you "
+    "register, and filing and paying the tax, stay yours. Where you have no registration, "
+    "no tax is added. Our platform fee is on the price before tax."
+)
 
 
 class StoreSettingsForm(forms.Form):
@@ -43,6 +57,9 @@ class StoreSettingsForm(forms.Form):
         error_messages={"invalid": "Pick a colour like #4f46e5."},
     )
     notify_on_sale = forms.BooleanField(required=False, label="Email me on every sale")
+    tax_enabled = forms.BooleanField(
+        required=False, label="Collect sales tax and VAT with Stripe Tax", help_text=TAX_HELP
+    )
     logo = forms.FileField(
         required=False,
         label="Logo",
@@ -96,10 +113,7 @@ def _page(
 @store_owner_or_admin_view
 def store_settings(request: HttpRequest) -> HttpResponse:
     store = request.tenant
-    initial = {
-        f: getattr(store, f)
-        for f in ("name", "description", "support_email", "accent_color", "notify_on_sale")
-    }
+    initial = {f: getattr(store, f) for f in SETTINGS_FIELDS}
     form = StoreSettingsForm(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST":
         if form.is_valid():
@@ -136,12 +150,7 @@ def domain_create(request: HttpRequest) -> HttpResponse:
                 f"proves the domain is yours), then verify.",
             )
             return redirect("store_settings")
-    settings_form = StoreSettingsForm(
-        initial={
-            f: getattr(store, f)
-            for f in ("name", "description", "support_email", "accent_color", "notify_on_sale")
-        }
-    )
+    settings_form = StoreSettingsForm(initial={f: getattr(store, f) for f in SETTINGS_FIELDS})
     return _page(request, settings_form, form, status=400)
 
 

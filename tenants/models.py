@@ -73,6 +73,9 @@ class Store(TenantMixin):
     # store row the routing cache already holds, so showing it costs no request or query.
     logo = models.TextField(blank=True, max_length=40_000)
     notify_on_sale = models.BooleanField(default=True)
+    # Stripe Tax on the store's own Stripe account (its registrations): checkout adds
+    # sales tax / VAT on top of the price. Off until the seller turns it on.
+    tax_enabled = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     auto_create_schema = True

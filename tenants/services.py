@@ -172,7 +172,15 @@ def store_set_fee(*, store: Store, fee_percent: Decimal | None, fee_fixed: int |
 
 
 def store_update_settings(*, store: Store, **fields: Any) -> Store:
-    allowed = {"name", "description", "support_email", "accent_color", "notify_on_sale", "logo"}
+    allowed = {
+        "name",
+        "description",
+        "support_email",
+        "accent_color",
+        "notify_on_sale",
+        "logo",
+        "tax_enabled",
+    }
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"Not store settings: {sorted(unknown)}")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import bank
+from . import bank, tax
 from .params import StripeError, as_hash, as_int, as_str, check_known, expand_list, no_such
 from .store import Effects, Settings, Store, public
 
@@ -45,6 +45,12 @@ def _expand_path(call: Call, node: dict[str, Any], parts: list[str], raw: str) -
     if node.get("object") == "list" and head == "data":
         for item in node["data"]:
             _expand_path(call, item, rest, raw)
+        return
+    if node.get("object") == "checkout.session" and parts == ["total_details", "breakdown"]:
+        # An includable field: absent unless expanded, and never in webhook payloads.
+        session = call.store.get("sessions", node["id"])
+        if session is not None and isinstance(node.get("total_details"), dict):
+            node["total_details"]["breakdown"] = public(tax.breakdown(session))
         return
     fields = EXPANDABLE.get(node.get("object", ""), {})
     if head not in fields:

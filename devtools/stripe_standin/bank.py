@@ -11,6 +11,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
+from . import tax
 from .money import (
     COUNTRY_CURRENCY,
     MINIMUM_AMOUNTS,
@@ -492,6 +493,7 @@ def _line_item(raw: Any, index: int) -> dict[str, Any]:
     quantity = as_int(item["quantity"], f"{prefix}[quantity]")
     if quantity < 1:
         raise StripeError(400, "Quantity must be at least 1.", param=f"{prefix}[quantity]")
+    item_tax = tax.parse_line_item_tax(price_data, product, prefix)
     name = as_str(product["name"], f"{prefix}[price_data][product_data][name]")
     description = product.get("description")
     if description is not None:
@@ -516,10 +518,12 @@ def _line_item(raw: Any, index: int) -> dict[str, Any]:
             "currency": currency,
             "livemode": False,
             "product": new_id("prod_", 14),
+            "tax_behavior": item_tax["tax_behavior"] or "unspecified",
             "type": "one_time",
             "unit_amount": unit_amount,
         },
         "_product": {"name": name, "description": description},
+        "_tax": item_tax,
     }
 
 
@@ -560,6 +564,19 @@ def create_session(
         raise StripeError(400, "All line items must use the same currency.", param="line_items")
     currency = items[0]["currency"]
     amount_total = sum(item["amount_total"] for item in items)
+    automatic_tax = tax.parse_automatic_tax(params.get("automatic_tax"))
+    tax.check_session_tax(automatic_tax, items)
+    address_collection = None
+    if params.get("billing_address_collection") is not None:
+        address_collection = as_str(
+            params["billing_address_collection"], "billing_address_collection"
+        )
+        if address_collection not in ("auto", "required"):
+            raise StripeError(
+                400,
+                "Invalid billing_address_collection: must be one of auto or required",
+                param="billing_address_collection",
+            )
     settles_in = acct.get("default_currency") or currency
     if settles_in != currency and settles_in in MINIMUM_AMOUNTS:
         # Stripe converts a charge to the account's settlement currency and applies that
@@ -640,8 +657,8 @@ def create_session(
         "allow_promotion_codes": None,
         "amount_subtotal": amount_total,
         "amount_total": amount_total,
-        "automatic_tax": {"enabled": False, "liability": None, "status": None},
-        "billing_address_collection": None,
+        "automatic_tax": automatic_tax,
+        "billing_address_collection": address_collection,
         "cancel_url": cancel_url,
         "client_reference_id": reference,
         "client_secret": None,
@@ -740,6 +757,17 @@ class CardInput:
     exp: str = "12 / 34"
     cvc: str = "123"
     name: str = ""
+    # The billing address Checkout asks for when automatic tax (or
+    # billing_address_collection=required) needs it.
+    country: str = ""
+    state: str = ""
+    postal_code: str = ""
+
+
+def needs_address(session: dict[str, Any]) -> bool:
+    return bool(session["automatic_tax"]["enabled"]) or (
+        session.get("billing_address_collection") == "required"
+    )
 
 
 def _check_card(card: CardInput) -> tuple[str, int, int]:
@@ -790,6 +818,14 @@ def pay_session(
     except StripeError as exc:
         raise PayFormError("Your email address is invalid.") from exc
     number, exp_month, exp_year = _check_card(card)
+    address = None
+    if needs_address(session):
+        try:
+            address = tax.location_for(card.country, card.state, card.postal_code)
+        except tax.TaxLocationError as exc:
+            raise PayFormError(str(exc)) from exc
+        if session["automatic_tax"]["enabled"]:
+            tax.apply_tax(session, address)
     info = card_for(number)
     created = now()
     pi_data = session["_payment_intent_data"]
@@ -833,6 +869,8 @@ def pay_session(
             },
         )
         session["payment_intent"] = pi_id
+    elif pi["amount"] != session["amount_total"]:  # a new address changed the tax
+        pi["amount"] = session["amount_total"]
 
     payment_method = new_id("pm_")
     charge_id = new_id("ch_")
@@ -849,7 +887,7 @@ def pay_session(
         "application_fee_amount": fee,
         "balance_transaction": None if declined else new_id("txn_"),
         "billing_details": {
-            "address": None,
+            "address": address,
             "email": email,
             "name": card.name or None,
             "phone": None,
@@ -945,7 +983,7 @@ def pay_session(
         payment_status="paid",
         url=None,
         customer_details={
-            "address": None,
+            "address": address,
             "email": email,
             "name": card.name or None,
             "phone": None,

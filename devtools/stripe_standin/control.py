@@ -262,6 +262,9 @@ def _route(
             exp=str(data.get("exp") or "12 / 34"),
             cvc=str(data.get("cvc") or "123"),
             name=str(data.get("name") or ""),
+            country=str(data.get("country") or ""),
+            state=str(data.get("state") or ""),
+            postal_code=str(data.get("postal_code") or ""),
         )
         with store.lock:
             try:

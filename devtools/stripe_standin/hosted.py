@@ -13,7 +13,7 @@ from html import escape
 from typing import Any
 from urllib.parse import parse_qsl
 
-from . import bank
+from . import bank, tax
 from .money import format_amount
 from .params import StripeError
 from .responses import Response, html_response, redirect
@@ -45,7 +45,7 @@ border-top:1px solid var(--line)}
 h1{font-size:22px;margin:0 0 8px}
 h2{font-size:17px;margin:0 0 4px}
 label{display:block;font-size:13px;color:var(--muted);margin:16px 0 6px;font-weight:500}
-input{width:100%;padding:10px 12px;border:1px solid var(--line);border-radius:6px;font-size:15px;
+input,select{width:100%;padding:10px 12px;border:1px solid var(--line);border-radius:6px;font-size:15px;
 color:var(--ink);background:#fff;box-shadow:0 1px 1px rgba(0,0,0,.03)}
 input:focus{outline:none;border-color:var(--brand);box-shadow:0 0 0 3px rgba(99,91,255,.25);
 position:relative;z-index:1}
@@ -206,6 +206,9 @@ def checkout_post(
         exp=form.get("exp", ""),
         cvc=form.get("cvc", ""),
         name=form.get("name", ""),
+        country=form.get("country", ""),
+        state=form.get("state", ""),
+        postal_code=form.get("postal_code", ""),
     )
     try:
         bank.pay_session(store, settings, fx, session_id, card)
@@ -267,6 +270,13 @@ def _checkout_html(
         "name": form.get("name", ""),
     }
     error_html = f"<div class=error role=alert>{escape(error)}</div>" if error else ""
+    address_html = _address_html(session, form) if bank.needs_address(session) else ""
+    tax_line = (
+        "<div class=item><div class=muted>Tax</div><div class=muted>Calculated from your "
+        "address</div></div>"
+        if session["automatic_tax"]["enabled"]
+        else ""
+    )
     cancel_link = f' · <a href="{escape(cancel)}">Cancel</a>' if cancel else ""
     body = f"""
 <div class=wrap><div class=grid>
@@ -275,6 +285,7 @@ def _checkout_html(
 <div class=merchant>{escape(merchant)}</div>
 <div class=price>{escape(total)}</div>
 {"".join(items)}
+{tax_line}
 </section>
 <section class=card>
 <form method=post onsubmit="this.querySelector('button').disabled=true">
@@ -294,7 +305,8 @@ def _checkout_html(
 </div></div>
 <label for=name>Cardholder name</label>
 <input id=name name=name autocomplete=cc-name value="{escape(values["name"])}">
-<button class=primary type=submit>Pay {escape(total)}</button>
+{address_html}
+<button class=primary type=submit>Pay {escape(total)}{" + tax" if tax_line else ""}</button>
 <details class=hint><summary>Test cards</summary>
 <p><code>4242 4242 4242 4242</code> succeeds · <code>4000 0000 0000 0002</code> is declined ·
 <code>4000 0000 0000 9995</code> has insufficient funds · any future date, any CVC.</p>
@@ -303,6 +315,31 @@ def _checkout_html(
 </section>
 </div><p class=footer>Local Stripe stand-in · no real payment is made{cancel_link}</p></div>"""
     return page(f"Pay {merchant}", body)
+
+
+def _address_html(session: dict[str, Any], form: dict[str, str]) -> str:
+    """Billing address: the country (and a US state), as Checkout asks for tax."""
+    chosen = (form.get("country") or "").upper()
+    state = (form.get("state") or "").upper()
+    countries = "".join(
+        f'<option value="{c}"{" selected" if c == chosen else ""}>{c}</option>'
+        for c in tax.COUNTRIES
+    )
+    states = "".join(
+        f'<option value="{c}"{" selected" if c == state else ""}>{c}</option>'
+        for c in tax.US_STATES
+    )
+    return (
+        "<label for=country>Country or region</label>"
+        f"<select id=country name=country autocomplete=country required>"
+        f'<option value="">Choose…</option>{countries}</select>'
+        "<label for=state>State (United States only)</label>"
+        f'<select id=state name=state autocomplete=address-level1><option value="">—</option>'
+        f"{states}</select>"
+        "<label for=postal_code>Postal code</label>"
+        f"<input id=postal_code name=postal_code autocomplete=postal-code "
+        f'value="{escape(form.get("postal_code", ""))}">'
+    )
 
 
 def _shorten(text: str, limit: int = 240) -> str:

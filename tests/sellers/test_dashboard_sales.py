@@ -120,7 +120,7 @@ def test_a_csv_of_an_empty_range_has_only_the_header(alice, alice_store):
     )
     assert body.decode().strip().splitlines() == [
         "date,order,buyer_email,product,amount,platform_fee,net,currency,status,downloads,"
-        "discount_code,discount,refunded,fee_refunded"
+        "discount_code,discount,refunded,fee_refunded,tax,tax_rate,tax_country"
     ]
 
 

@@ -1009,3 +1009,131 @@ def test_one_signer_for_text_and_bytes_that_stripe_verifies() -> None:
     assert event.id == "evt_1"
     with pytest.raises(stripe.SignatureVerificationError):
         stripe.Webhook.construct_event(body, sign(body, "whsec_other"), SECRET)
+
+
+# --- Stripe Tax on Checkout ------------------------------------------------------------
+
+
+def _taxed_items(behavior: str | None = "exclusive", code: str | None = "txcd_10302000") -> list:
+    price_data: dict[str, Any] = {
+        "currency": "eur",
+        "unit_amount": 2000,
+        "product_data": {"name": "Field Guide PDF"},
+    }
+    if behavior:
+        price_data["tax_behavior"] = behavior
+    if code:
+        price_data["product_data"]["tax_code"] = code
+    return [{"quantity": 1, "price_data": price_data}]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "param"),
+    [
+        (
+            {"automatic_tax": {"enabled": True}, "line_items": _taxed_items(behavior=None)},
+            "line_items[0][price_data][tax_behavior]",
+        ),
+        (
+            {"line_items": _taxed_items(behavior="sometimes")},
+            "line_items[0][price_data][tax_behavior]",
+        ),
+        (
+            {"line_items": _taxed_items(code="ebook")},
+            "line_items[0][price_data][product_data][tax_code]",
+        ),
+        ({"billing_address_collection": "always"}, "billing_address_collection"),
+    ],
+)
+def test_it_validates_tax_parameters_like_stripe(
+    client: stripe.StripeClient, standin: Standin, overrides: dict[str, Any], param: str
+) -> None:
+    account_id = ready_account(client, standin)
+    with pytest.raises(stripe.InvalidRequestError) as excinfo:
+        new_session(client, account_id, **overrides)
+    assert excinfo.value.param == param
+
+
+@pytest.mark.parametrize(
+    ("code", "behavior", "country", "tax", "total", "percent", "reason"),
+    [
+        ("txcd_10302000", "exclusive", "DE", 140, 2140, 7.0, "reduced_rated"),
+        ("txcd_10000000", "exclusive", "DE", 380, 2380, 19.0, "standard_rated"),
+        (None, "exclusive", "FR", 400, 2400, 20.0, "standard_rated"),  # no code: general
+        ("txcd_10302000", "inclusive", "DE", 131, 2000, 7.0, "reduced_rated"),
+        ("txcd_10302000", "exclusive", "GB", 0, 2000, 0.0, "zero_rated"),
+        ("txcd_10302000", "exclusive", "JP", 0, 2000, 0.0, "not_collecting"),
+    ],
+)
+def test_automatic_tax_is_computed_from_the_address_and_reported_as_stripe_does(
+    client: stripe.StripeClient,
+    standin: Standin,
+    code: str | None,
+    behavior: str,
+    country: str,
+    tax: int,
+    total: int,
+    percent: float,
+    reason: str,
+) -> None:
+    account_id = ready_account(client, standin)
+    session = new_session(
+        client,
+        account_id,
+        automatic_tax={"enabled": True},
+        billing_address_collection="auto",
+        line_items=_taxed_items(behavior=behavior, code=code),
+    )
+    assert session.automatic_tax.enabled is True
+    assert session.automatic_tax.status == "requires_location_inputs"
+    assert session.automatic_tax.liability.type == "self"
+    assert session.amount_total == 2000 and session.total_details.amount_tax == 0
+
+    no_country = standin.control("POST", f"/sessions/{session.id}/pay", {"email": "b@example.com"})
+    assert no_country.status == 400
+    assert no_country.json()["error"]["message"] == "Choose your country or region."
+    paid = standin.control(
+        "POST", f"/sessions/{session.id}/pay", {"email": "b@example.com", "country": country}
+    )
+    assert paid.status == 200, paid.body
+
+    plain = client.v1.checkout.sessions.retrieve(session.id, options={"stripe_account": account_id})
+    assert plain.total_details.amount_tax == tax and plain.amount_total == total
+    assert "breakdown" not in plain.total_details  # includable: only when expanded
+    assert plain.customer_details.address.country == country
+    assert plain.automatic_tax.status == "complete"
+    full = client.v1.checkout.sessions.retrieve(
+        session.id,
+        params={"expand": ["total_details.breakdown", "payment_intent"]},
+        options={"stripe_account": account_id},
+    )
+    (entry,) = full.total_details.breakdown.taxes
+    assert (entry.amount, entry.taxability_reason) == (tax, reason)
+    assert entry.rate.object == "tax_rate" and entry.rate.country == country
+    assert entry.rate.effective_percentage == percent
+    assert entry.rate.inclusive is (behavior == "inclusive")
+    assert full.payment_intent.amount == total  # the card is charged the total with tax
+    listed = client.v1.checkout.sessions.list(
+        params={"expand": ["data.total_details.breakdown"]},
+        options={"stripe_account": account_id},
+    )
+    assert listed.data[0].total_details.breakdown.taxes[0].amount == tax
+
+
+def test_the_hosted_page_asks_for_a_us_state_for_us_tax(
+    client: stripe.StripeClient, standin: Standin
+) -> None:
+    account_id = ready_account(client, standin)
+    session = new_session(
+        client, account_id, automatic_tax={"enabled": True}, line_items=_taxed_items()
+    )
+    page = http("GET", f"{standin.base}/hosted/checkout/{session.id}")
+    assert "Country or region" in page.body and "State (United States only)" in page.body
+    form = {"email": "b@example.com", "card": "4242424242424242", "exp": "12 / 34",
+            "cvc": "123", "country": "US"}  # fmt: skip
+    refused = http("POST", f"{standin.base}/hosted/checkout/{session.id}", form=form)
+    assert refused.status == 400 and "Choose your state." in refused.body
+    form["state"] = "WA"
+    assert http("POST", f"{standin.base}/hosted/checkout/{session.id}", form=form).status == 302
+    paid = client.v1.checkout.sessions.retrieve(session.id, options={"stripe_account": account_id})
+    assert paid.total_details.amount_tax == 130  # Washington: 6.5 %
