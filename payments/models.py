@@ -160,7 +160,6 @@ class Purchase(models.Model):
     def is_partly_refunded(self) -> bool:
         return 0 < self.amount_refunded < self.amount
 
-
     @property
     def tax_calculated(self) -> bool:
         return self.tax_rate is not None or self.tax_amount > 0

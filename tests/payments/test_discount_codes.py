@@ -103,7 +103,9 @@ def test_a_percent_code_shows_on_the_page_the_session_the_fee_the_receipt_and_th
 
     owner = store_client(alice_store, alice)
     csv_text = b"".join(owner.get("/dashboard/sales.csv").streaming_content).decode()
-    assert csv_text.splitlines()[1].endswith(",SPRING,5.00,0.00,0.00,0.00,,")  # nothing refunded, no tax
+    assert csv_text.splitlines()[1].endswith(
+        ",SPRING,5.00,0.00,0.00,0.00,,"
+    )  # nothing refunded, no tax
     assert "code SPRING −$5.00" in owner.get("/dashboard/sales/").content.decode()
 
 
