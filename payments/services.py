@@ -290,7 +290,7 @@ def purchase_pwyw_free(
         raise ValidationError({"email": "Enter your email address: the download link goes there."})
     order_id = f"free_{attempt}"
     lowest = _pwyw_lowest_charge(store, product)
-    with transaction.atomic():
+    with cells.atomic():
         quote = discount_quote(product=product, code=code, lock=True) if code else None
         offer = pwyw_offer(product=product, typed=amount, lowest_charge=lowest, quote=quote)
         if not offer.is_free:
