@@ -20,6 +20,7 @@ urlpatterns = [
     path("<uuid:uid>/", views.product_edit_view, name="edit"),
     path("<uuid:uid>/file/", views.product_replace_file_view, name="replace_file"),
     path("<uuid:uid>/file/download/", views.product_file_download_view, name="download"),
+    path("<uuid:uid>/preview/", views.product_preview_view, name="preview"),
     path("<uuid:uid>/publish/", views.product_publish_view, name="publish"),
     path("<uuid:uid>/unpublish/", views.product_unpublish_view, name="unpublish"),
     path("<uuid:uid>/archive/", views.product_archive_view, name="archive"),

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 
 from tenants.decorators import store_owner_or_admin_view, store_owner_required
 
-from .forms import ProductCreateForm, ProductEditForm, ProductFileForm
+from .forms import ProductCreateForm, ProductEditForm, ProductFileForm, ProductPreviewForm
 from .hooks import product_currency_default, product_has_sales, product_stats
 from .models import Product
 from .money import MoneyError, read_price
@@ -36,6 +36,7 @@ from .services import (
     product_duplicate,
     product_publish,
     product_replace_file,
+    product_set_preview,
     product_unpublish,
     product_update,
 )
@@ -173,9 +174,43 @@ def product_edit_view(request: HttpRequest, uid: UUID) -> HttpResponse:
         "product": product,
         "form": form,
         "file_form": ProductFileForm(),
+        "preview_form": ProductPreviewForm(initial=ProductPreviewForm.initial_for(product)),
         "versions": product.versions.all(),
     }
     return _render(request, "catalog/dashboard/product_edit.html", context, status=status)
+
+
+@_writes
+def product_preview_view(request: HttpRequest, uid: UUID) -> HttpResponse:
+    """Choose the free preview's pages; an error keeps what the seller typed."""
+    product = _product(uid)
+    form = ProductPreviewForm(request.POST)
+    if form.is_valid():
+        try:
+            product = product_set_preview(
+                product=product, pages_text=form.cleaned_data["preview_pages"]
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            if product.preview_pages:
+                pages = ", ".join(str(p) for p in product.preview_pages)
+                messages.success(
+                    request,
+                    f"Preview of page{'s' if len(product.preview_pages) > 1 else ''} {pages} "
+                    "is being made; buyers see it on the product page in a moment.",
+                )
+            else:
+                messages.success(request, "No preview: buyers see the cover only.")
+            return redirect(_edit_url(product))
+    context = {
+        "product": product,
+        "form": ProductEditForm(initial=ProductEditForm.initial_for(product)),
+        "file_form": ProductFileForm(),
+        "preview_form": form,
+        "versions": product.versions.all(),
+    }
+    return _render(request, "catalog/dashboard/product_edit.html", context, status=400)
 
 
 @store_owner_or_admin_view
@@ -185,11 +220,15 @@ def product_replace_file_view(request: HttpRequest, uid: UUID) -> HttpResponse:
         form, valid = _bind(ProductFileForm, request)
         if valid:
             try:
-                product_replace_file(product=product, file=form.cleaned_data["file"])
+                product_after = product_replace_file(
+                    product=product, file=form.cleaned_data["file"]
+                )
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
                 messages.success(request, "New PDF uploaded. Earlier buyers keep their version.")
+                if product.preview_pages != product_after.preview_pages:
+                    messages.warning(request, _preview_dropped(product, product_after))
                 return _uploaded(request, _edit_url(product))
         status = 400
     else:
@@ -197,6 +236,16 @@ def product_replace_file_view(request: HttpRequest, uid: UUID) -> HttpResponse:
         status = 200
     context = {"product": product, "file_form": form}
     return _render(request, "catalog/dashboard/product_file.html", context, status=status)
+
+
+def _preview_dropped(before: Product, after: Product) -> str:
+    gone = [p for p in before.preview_pages if p not in after.preview_pages]
+    kept = ", ".join(str(p) for p in after.preview_pages)
+    return (
+        f"The new PDF has {after.page_count} page{'s' if after.page_count != 1 else ''}, so "
+        f"page{'s' if len(gone) > 1 else ''} {', '.join(map(str, gone))} left the preview"
+        + (f"; it now shows {kept}." if kept else ", which is now empty: choose its pages again.")
+    )
 
 
 @store_owner_or_admin_view
