@@ -145,12 +145,13 @@ class _Copier:
             # Reserve the number first: cycles (a form listing itself) end here.
             placeholder = self.writer._add_object(NullObject())
             self.done[key] = placeholder
-            copied = self.copy(obj.get_object())
+            target = obj.get_object()
+            copied = self._stream(target) if isinstance(target, StreamObject) else self.copy(target)
             self.writer._objects[placeholder.idnum - 1] = copied
             copied.indirect_reference = placeholder
             return placeholder
-        if isinstance(obj, StreamObject):
-            return self._stream(obj)
+        if isinstance(obj, StreamObject):  # a stream is always an object of its own
+            return self.writer._add_object(self._stream(obj))
         if isinstance(obj, DictionaryObject):
             return self._dictionary(obj)
         if isinstance(obj, ArrayObject):
@@ -189,12 +190,16 @@ class _Copier:
             if not isinstance(entries, DictionaryObject):
                 continue
             kept = DictionaryObject(
-                {NameObject(name): self.copy(entries[name]) for name in entries if name in used}
+                {
+                    NameObject(name): self.copy(entries.raw_get(name))
+                    for name in entries
+                    if name in used
+                }
             )
             if kept:
                 out[NameObject(kind)] = kept
         if "/ProcSet" in resources:
-            out[NameObject("/ProcSet")] = self.copy(resources["/ProcSet"])
+            out[NameObject("/ProcSet")] = self.copy(resources.raw_get("/ProcSet"))
         return out
 
 
@@ -284,7 +289,7 @@ def preview_pdf(file: IO[bytes], pages: list[int], *, title: str = "") -> bytes:
             page[NameObject("/Type")] = NameObject("/Page")
             for key in _PAGE_KEYS:
                 if key in source:
-                    page[NameObject(key)] = copier.copy(source[key])
+                    page[NameObject(key)] = copier.copy(source.raw_get(key))
             if "/MediaBox" not in page:
                 page[NameObject("/MediaBox")] = ArrayObject(
                     [NumberObject(0), NumberObject(0), NumberObject(612), NumberObject(792)]
