@@ -85,7 +85,7 @@ def uid_from_mark(mark: str, *, schema_name: str | None = None) -> uuid.UUID | N
         return None
     try:
         raw = base64.b32decode(mark)
-    except (ValueError, base64.binascii.Error):
+    except ValueError:  # binascii.Error is a ValueError
         return None
     ciphertext, tag = raw[:16], raw[16:]
     for key in _keys(schema_name or connection.schema_name):

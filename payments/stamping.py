@@ -107,20 +107,15 @@ def _write_mark(writer: PdfWriter, mark: str) -> None:
             }
         )
     )
-    piece_ref = writer._add_object(
-        DictionaryObject(
-            {
-                NameObject(_PIECE): DictionaryObject(
-                    {
-                        NameObject("/LastModified"): TextStringObject(
-                            time.strftime("D:%Y%m%d%H%M%SZ", time.gmtime())
-                        ),
-                        NameObject("/Private"): TextStringObject(mark),
-                    }
-                )
-            }
-        )
+    ours = DictionaryObject(
+        {
+            NameObject("/LastModified"): TextStringObject(
+                time.strftime("D:%Y%m%d%H%M%SZ", time.gmtime())
+            ),
+            NameObject("/Private"): TextStringObject(mark),
+        }
     )
+    piece_ref = writer._add_object(DictionaryObject({NameObject(_PIECE): ours}))
     for page in writer.pages:
         # Copies of the (possibly shared or inherited) dictionaries, with the mark's font.
         resources = DictionaryObject(_inherited_resources(page))
@@ -139,7 +134,7 @@ def _write_mark(writer: PdfWriter, mark: str) -> None:
         pieces = _resolved(page.get("/PieceInfo"))
         if isinstance(pieces, DictionaryObject):  # the authoring tool's own, and ours
             pieces = DictionaryObject(pieces)
-            pieces[NameObject(_PIECE)] = piece_ref.get_object()[_PIECE]
+            pieces[NameObject(_PIECE)] = ours
             page[NameObject("/PieceInfo")] = pieces
         else:
             page[NameObject("/PieceInfo")] = piece_ref
@@ -182,8 +177,8 @@ def stamp_marks_find(file: IO[bytes]) -> list[str]:
     file.seek(0)
     reader = PdfReader(file)
     deadline = time.monotonic() + FIND_MAX_SECONDS
-    info = reader.metadata or {}
-    value = info.get("/LicenseMark")
+    info = reader.metadata
+    value = info.get("/LicenseMark") if info is not None else None
     if isinstance(value, str):
         add(value)
     for page in reader.pages:
