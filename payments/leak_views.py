@@ -18,7 +18,7 @@ from catalog.pdf import help_text as pdf_help_text
 from catalog.uploads import refused_uploads
 from tenants.decorators import store_owner_required
 
-from .leaks import leak_trace
+from .tracing import leak_trace
 
 
 class LeakTraceForm(forms.Form):

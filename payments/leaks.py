@@ -10,7 +10,7 @@ to be looked up: decrypting it gives the uid, which has a unique index.
 Only a mark made with this store's key has a valid tag here: another store's mark (Mallory
 uploading a copy Alice's buyer leaked) reads as no mark at all, and says nothing of Alice.
 payments.stamping.stamp_pdf writes the mark several ways and stamp_marks_find reads them
-back; this module only makes, reads and resolves it.
+back; this module only makes and reads it; payments.tracing names the purchase.
 """
 
 from __future__ import annotations
@@ -19,16 +19,9 @@ import base64
 import hashlib
 import hmac
 import uuid
-from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.files import File
 from django.db import connection
-
-from catalog.pdf import PdfRejected, pdf_check_name, pdf_validate
-
-from .models import Purchase
 
 MARK_LENGTH = 32
 _ROUNDS = 4
@@ -92,30 +85,3 @@ def uid_from_mark(mark: str, *, schema_name: str | None = None) -> uuid.UUID | N
         if hmac.compare_digest(tag, _tag(key, ciphertext)):
             return uuid.UUID(bytes=_decrypt(key, ciphertext))
     return None
-
-
-@dataclass(frozen=True)
-class Trace:
-    """What a leaked copy says: the purchases it came from, empty when it holds no mark of
-    this store (more than one: pages of several copies put together)."""
-
-    purchases: list[Purchase]
-
-
-def leak_trace(file: File) -> Trace:
-    """Read an uploaded copy under the product upload's checks and name its purchase."""
-    from .stamping import stamp_marks_find
-
-    try:
-        pdf_check_name(getattr(file, "name", "") or "")
-        pdf_validate(file)
-    except PdfRejected as exc:
-        raise ValidationError({"file": exc.message}, code=exc.code) from exc
-    file.seek(0)
-    uids = []
-    for mark in stamp_marks_find(file):
-        uid = uid_from_mark(mark)
-        if uid is not None and uid not in uids:
-            uids.append(uid)
-    purchases = {p.uid: p for p in Purchase.objects.select_related("product").filter(uid__in=uids)}
-    return Trace(purchases=[purchases[uid] for uid in uids if uid in purchases])

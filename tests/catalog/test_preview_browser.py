@@ -20,7 +20,7 @@ from tests.sellers.test_layout_browser import (  # noqa: F401 - fixtures
 )
 
 
-def test_the_product_page_shows_the_preview_pages_and_links_the_preview_pdf(browser_for):
+def test_the_product_page_shows_the_preview_pages_and_links_the_preview_pdf(browser_for):  # noqa: F811
     store, open_page = browser_for
     product = product_with_file(
         store, title="A Field Guide to Ferns", price=1900, data=pdf_bytes(pages=8)
@@ -54,17 +54,22 @@ def test_the_product_page_shows_the_preview_pages_and_links_the_preview_pdf(brow
         assert element.get_attribute("alt") == f"Page {image['page']} of 8"
     link = page.get_by_role("link", name="Open the free preview (PDF, 3 pages)")
     assert link.get_attribute("href") == preview_url
-    pdf = page.request.get(preview_url)
-    assert pdf.status == 200 and pdf.body().startswith(b"%PDF-")
+    fetched = page.evaluate(
+        """async url => { const r = await fetch(url); const b = new Uint8Array(await r.arrayBuffer());
+           return [r.status, r.headers.get("content-type"), String.fromCharCode(...b.slice(0, 5))]; }""",
+        preview_url,
+    )
+    assert fetched == [200, "application/pdf", "%PDF-"]
     page.screenshot(path=str(SHOTS / "product-preview.png"), full_page=True)
     assert_accessible(page, "product-preview", report_dir=SHOTS)
 
     phone = open_page(PHONE)
     phone.goto(product.get_absolute_url())
     phone.locator(".look-inside").scroll_into_view_if_needed()
-    box = phone.locator(".preview-pages").bounding_box()
-    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
     phone.screenshot(path=str(SHOTS / "phone-product-preview.png"), full_page=True)
+    box = phone.locator(".preview-pages").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
     owner = open_page(LAPTOP, logged_in=True)
     owner.goto(f"/dashboard/products/{product.uid}/")

@@ -15,9 +15,10 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.generic import ArrayObject, NameObject
 
 from catalog.storage import private_storage
-from payments.leaks import leak_trace, mark_for, uid_from_mark
+from payments.leaks import mark_for, uid_from_mark
 from payments.models import StampedCopy
 from payments.stamping import stamp_marks_find, stamp_pdf, stamped_copy_make
+from payments.tracing import leak_trace
 from tests.conftest import store_client
 from tests.factories import in_schema, pdf_bytes, product_with_file, purchase
 
