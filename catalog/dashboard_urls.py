@@ -34,6 +34,7 @@ urlpatterns = [
         views.file_download_view,
         name="file_download",
     ),
+    path("<uuid:uid>/preview/", views.product_preview_view, name="preview"),
     path("<uuid:uid>/publish/", views.product_publish_view, name="publish"),
     path("<uuid:uid>/unpublish/", views.product_unpublish_view, name="unpublish"),
     path("<uuid:uid>/archive/", views.product_archive_view, name="archive"),

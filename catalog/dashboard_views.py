@@ -32,6 +32,7 @@ from .forms import (
     ProductCreateForm,
     ProductEditForm,
     ProductFileForm,
+    ProductPreviewForm,
 )
 from .hooks import (
     product_currency_default,
@@ -53,6 +54,7 @@ from .services import (
     product_file_update,
     product_publish,
     product_replace_file,
+    product_set_preview,
     product_unpublish,
     product_update,
 )
@@ -193,6 +195,7 @@ def product_edit_view(request: HttpRequest, uid: UUID) -> HttpResponse:
         "form": form,
         "file_form": ProductFileForm(),
         **_files_context(product),
+        "preview_form": ProductPreviewForm(initial=ProductPreviewForm.initial_for(product)),
     }
     return _render(request, "catalog/dashboard/product_edit.html", context, status=status)
 
@@ -350,6 +353,49 @@ def file_download_view(request: HttpRequest, uid: UUID, slot_uid: UUID) -> HttpR
     )
 
 
+@_writes
+def product_preview_view(request: HttpRequest, uid: UUID) -> HttpResponse:
+    """Choose the free preview's pages; an error keeps what the seller typed."""
+    product = _product(uid)
+    form = ProductPreviewForm(request.POST)
+    if form.is_valid():
+        try:
+            product = product_set_preview(
+                product=product, pages_text=form.cleaned_data["preview_pages"]
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            if product.preview_pages:
+                pages = ", ".join(str(p) for p in product.preview_pages)
+                messages.success(
+                    request,
+                    f"Preview of page{'s' if len(product.preview_pages) > 1 else ''} {pages} "
+                    "is being made; buyers see it on the product page in a moment.",
+                )
+            else:
+                messages.success(request, "No preview: buyers see the cover only.")
+            return redirect(_edit_url(product))
+    context = {
+        "product": product,
+        "form": ProductEditForm(initial=ProductEditForm.initial_for(product)),
+        "file_form": ProductFileForm(),
+        **_files_context(product),
+        "preview_form": form,
+    }
+    return _render(request, "catalog/dashboard/product_edit.html", context, status=400)
+
+
+def _preview_dropped(before: Product, after: Product) -> str:
+    gone = [p for p in before.preview_pages if p not in after.preview_pages]
+    kept = ", ".join(str(p) for p in after.preview_pages)
+    return (
+        f"The new PDF has {after.page_count} page{'s' if after.page_count != 1 else ''}, so "
+        f"page{'s' if len(gone) > 1 else ''} {', '.join(map(str, gone))} left the preview"
+        + (f"; it now shows {kept}." if kept else ", which is now empty: choose its pages again.")
+    )
+
+
 @store_owner_or_admin_view
 def product_replace_file_view(request: HttpRequest, uid: UUID) -> HttpResponse:
     product = _product(uid)
@@ -357,11 +403,15 @@ def product_replace_file_view(request: HttpRequest, uid: UUID) -> HttpResponse:
         form, valid = _bind(ProductFileForm, request)
         if valid:
             try:
-                product_replace_file(product=product, file=form.cleaned_data["file"])
+                product_after = product_replace_file(
+                    product=product, file=form.cleaned_data["file"]
+                )
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
                 messages.success(request, "New PDF uploaded. Earlier buyers keep their version.")
+                if product.preview_pages != product_after.preview_pages:
+                    messages.warning(request, _preview_dropped(product, product_after))
                 return _uploaded(request, _edit_url(product))
         status = 400
     else:

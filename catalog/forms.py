@@ -15,6 +15,7 @@ from django.urls import reverse_lazy
 
 from .money import CURRENCY_CHOICES, MoneyError, read_price
 from .pdf import help_text as pdf_help_text
+from .preview import MAX_PREVIEW_PAGES
 from .services import DOWNLOAD_LIMIT_MAX, SLOT_NAME_MAX, TITLE_MAX
 
 COVER_HELP = (
@@ -233,3 +234,22 @@ class FileVersionForm(forms.Form):
         help_text="They get one email with a link to it. Unticked: past buyers keep the "
         "version they paid for; new buyers get this one.",
     )
+
+
+class ProductPreviewForm(forms.Form):
+    """The free preview's pages; the service checks them against the PDF's page count."""
+
+    preview_pages = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Preview pages",
+        help_text=(
+            f"Up to {MAX_PREVIEW_PAGES} pages buyers can look at before paying, such as "
+            "1, 4, 9 or 2-4. Leave empty for no preview."
+        ),
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+
+    @classmethod
+    def initial_for(cls, product) -> dict[str, Any]:
+        return {"preview_pages": ", ".join(str(p) for p in product.preview_pages)}

@@ -33,6 +33,12 @@ def cover_sized_name(cover: str, width: int) -> str:
     return f"{cover.removesuffix('.png')}-{width}.webp"
 
 
+def preview_image_name(preview: str, position: int) -> str:
+    """The stored name of a preview's page image: "previews/<uuid>.pdf" → "previews/<uuid>-1.webp"
+    (position 1 is the first chosen page)."""
+    return f"{preview.removesuffix('.pdf')}-{position}.webp"
+
+
 class ProductQuerySet(models.QuerySet):
     def published(self) -> ProductQuerySet:
         return self.filter(status=Product.Status.PUBLISHED)
@@ -57,6 +63,12 @@ class Product(models.Model):
     class CoverState(models.TextChoices):
         NONE = "none", "None"
         PENDING = "pending", "Being rendered"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    class PreviewState(models.TextChoices):
+        NONE = "none", "None"
+        PENDING = "pending", "Being built"
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
 
@@ -90,6 +102,16 @@ class Product(models.Model):
     # Widths of the WebP copies made from the cover ("covers/<uuid>-<width>.webp"), smallest
     # first; empty until the cover task made them (pages then fall back to the PNG alone).
     cover_widths = ArrayField(models.PositiveSmallIntegerField(), default=list, blank=True)
+
+    # A free preview: up to 3 pages the seller chose (1-based, in the order shown), built by
+    # the preview task into "previews/<uuid>.pdf" (those pages only, marked "Preview") and
+    # one WebP image per page ("previews/<uuid>-<position>.webp"). Rebuilt under a new name
+    # when the pages or the PDF change; shown only while READY.
+    preview_pages = ArrayField(models.PositiveSmallIntegerField(), default=list, blank=True)
+    preview = models.FileField(max_length=300, blank=True, db_index=True)
+    preview_state = models.CharField(
+        max_length=16, choices=PreviewState.choices, default=PreviewState.NONE
+    )
 
     stamping = models.BooleanField(default=False, help_text="Stamp the buyer's email on page 1.")
     download_limit = models.PositiveIntegerField(
@@ -195,6 +217,42 @@ class Product(models.Model):
     def cover_url(self) -> str:
         key = self.cover_key
         return reverse("catalog:cover", kwargs={"key": key}) if key else ""
+
+    @property
+    def preview_key(self) -> str:
+        """The uuid in "previews/<uuid>.pdf", or "" while there is no preview to show."""
+        if self.preview_state != self.PreviewState.READY or not self.preview:
+            return ""
+        return self.preview.name.removeprefix("previews/").removesuffix(".pdf")
+
+    @property
+    def preview_url(self) -> str:
+        key = self.preview_key
+        return reverse("catalog:preview", kwargs={"key": key}) if key else ""
+
+    @property
+    def preview_images(self) -> list[dict]:
+        """The preview's page images for the product page: url, page number, position."""
+        key = self.preview_key
+        if not key:
+            return []
+        return [
+            {
+                "url": reverse("catalog:preview_page", kwargs={"key": key, "position": n}),
+                "page": page,
+                "position": n,
+            }
+            for n, page in enumerate(self.preview_pages, start=1)
+        ]
+
+    @property
+    def preview_files(self) -> list[str]:
+        """Every stored file of the current preview: the PDF and its page images."""
+        if not self.preview:
+            return []
+        return [self.preview.name] + [
+            preview_image_name(self.preview.name, n) for n in range(1, len(self.preview_pages) + 1)
+        ]
 
     @property
     def cover_srcset(self) -> str:

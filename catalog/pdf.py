@@ -1339,8 +1339,9 @@ RENDER_MAX_CONTENT_BYTES = 64 * MIB
 RENDER_MAX_IMAGE_PIXELS = 100_000_000
 
 
-def pdf_check_first_page(file: IO[bytes]) -> None:
-    """Raise PdfTooComplex if drawing page 1 could take unbounded memory or time.
+def pdf_check_first_page(file: IO[bytes], *, index: int = 0) -> None:
+    """Raise PdfTooComplex if drawing page 1 (or the page at `index`, for preview images)
+    could take unbounded memory or time.
 
     Inflates page 1's content streams and form XObjects (at most 64 MB in all) and reads
     the declared size of its images (at most 100 megapixels each), without decoding them.
@@ -1352,7 +1353,7 @@ def pdf_check_first_page(file: IO[bytes]) -> None:
             size = file.tell()
             file.seek(0)
             reader = PdfReader(file, xref_stream_maximum_entries=_xref_entries_max(size))
-            page = reader.pages[0]
+            page = reader.pages[index]
             contents = _resolve(page.get("/Contents"))
             streams = contents if isinstance(contents, ArrayObject) else [contents]
             for stream in streams:

@@ -33,10 +33,10 @@ from django_tenants.utils import schema_context
 from tenants import cells
 
 from .bundles import bundle_publish_problems
-from .cover import render_cover
+from .cover import render_cover, render_pages
 from .hooks import settlement_currency, version_given_to_past_buyers
 from .images import image_to_png, png_to_webp_widths
-from .models import FileSlot, Product, ProductFile, cover_sized_name
+from .models import FileSlot, Product, ProductFile, cover_sized_name, preview_image_name
 from .money import (
     MoneyError,
     currency,
@@ -47,6 +47,7 @@ from .money import (
     validate_minimum,
 )
 from .pdf import PdfInfo, PdfRejected, pdf_check_first_page, pdf_check_name, pdf_validate
+from .preview import MAX_PREVIEW_PAGES, preview_pdf
 from .rendering import clean_line, clean_text, download_name
 from .storage import private_storage
 
@@ -65,6 +66,9 @@ COVER_RENDER_WIDTH = 600  # rendered covers: page 1 at this width, in pixels
 # Sized WebP copies for srcset: a storefront card is ~250 CSS px wide on a desktop and
 # ~170 on a phone (2 columns, up to 3 device pixels each), the product page's cover 380.
 COVER_WIDTHS = (280, 560, 840)
+# Preview page images: shown up to ~300 CSS px wide on the product page (3 in a row), opened
+# larger; 900 px covers a 2x screen at 450.
+PREVIEW_RENDER_WIDTH = 900
 
 
 # --- Validation ----------------------------------------------------------------------------
@@ -252,6 +256,14 @@ def _queue_cover_render(product: Product) -> None:
     schema = connection.schema_name
     product_id = product.pk
     transaction.on_commit(lambda: _in_schema(schema, cover_render.delay, product_id), robust=True)
+
+
+def _queue_preview_build(product: Product) -> None:
+    from .tasks import preview_build
+
+    schema = connection.schema_name
+    product_id = product.pk
+    transaction.on_commit(lambda: _in_schema(schema, preview_build.delay, product_id), robust=True)
 
 
 # --- Slugs ---------------------------------------------------------------------------------
@@ -530,9 +542,19 @@ def _new_version(
 
 def _after_files_changed(locked: Product) -> None:
     changed = _mirror_first_file(locked)
+    old_preview: list[str] = []
+    if changed:
+        # The preview is drawn from the first file: its pages that still exist are
+        # made again from the new PDF (the others leave the preview).
+        old_preview = _preview_reset(
+            locked, [p for p in locked.preview_pages if p <= locked.page_count]
+        )
     locked.save()  # also tells the page cache: the product page lists the files
+    _delete_files_after_commit(old_preview)
     if changed and not locked.cover_is_custom:
         _queue_cover_render(locked)
+    if changed and locked.preview_pages:
+        _queue_preview_build(locked)
 
 
 def product_file_add(
@@ -720,7 +742,7 @@ def product_delete(*, product: Product, has_sales: bool) -> None:
         )
     with cells.atomic():
         locked = Product.objects.select_for_update().get(pk=product.pk)
-        names = {locked.file.name, *locked.cover_files}
+        names = {locked.file.name, *locked.cover_files, *locked.preview_files}
         names.update(locked.versions.values_list("file", flat=True))
         try:
             _versions_delete(ProductFile.objects.filter(product=locked))
@@ -753,6 +775,7 @@ def product_duplicate(*, product: Product) -> Product:
             file_size=product.file_size,
             sha256=product.sha256,
             cover_is_custom=product.cover_is_custom,
+            preview_pages=list(product.preview_pages) if product.file else [],
         )
         if product.cover and product.cover_state == Product.CoverState.READY:
             with storage.open(product.cover.name, "rb") as source:
@@ -786,6 +809,10 @@ def product_duplicate(*, product: Product) -> Product:
             copy.save()
     if copy.cover_state in (Product.CoverState.PENDING, Product.CoverState.READY):
         _queue_cover_render(copy)
+    if copy.preview_pages:
+        copy.preview_state = Product.PreviewState.PENDING
+        Product.objects.filter(pk=copy.pk).update(preview_state=copy.preview_state)
+        _queue_preview_build(copy)
     return copy
 
 
@@ -878,3 +905,148 @@ def _render_first_page(name: str) -> bytes:
             max_height=COVER_RENDER_WIDTH * 3,
             memory_bytes=settings.COVER_RENDER_MEMORY_BYTES,
         )
+
+
+# --- Previews ------------------------------------------------------------------------------
+
+_PAGE_TOKEN_RE = re.compile(r"^(\d{1,6})(?:-(\d{1,6}))?$")
+
+
+def _preview_pages(text: str, page_count: int) -> list[int]:
+    """ "1, 3, 5" or "1-3" → [1, 3, 5] / [1, 2, 3]: at most MAX_PREVIEW_PAGES pages of the PDF."""
+    pages: list[int] = []
+    text = re.sub(r"\s*[-–]\s*", "-", (text or "").strip())
+    for token in re.split(r"[,;\s]+", text):
+        token = token.strip()
+        if not token:
+            continue
+        match = _PAGE_TOKEN_RE.match(token)
+        if match is None:
+            shown = token if len(token) <= 20 else token[:20] + "…"
+            raise ValidationError(
+                f"“{shown}” is not a page number: write the pages as numbers, such as 1, 3, 5 "
+                "or 2-4."
+            )
+        first = int(match.group(1))
+        last = int(match.group(2) or first)
+        if last < first:
+            first, last = last, first
+        if last - first >= MAX_PREVIEW_PAGES:
+            raise ValidationError(
+                f"Choose at most {MAX_PREVIEW_PAGES} pages for the preview "
+                f"({token} is {last - first + 1} pages)."
+            )
+        for number in range(first, last + 1):
+            if number < 1 or number > page_count:
+                raise ValidationError(
+                    f"This PDF has {page_count} page{'s' if page_count != 1 else ''}: page "
+                    f"{number} is not one of them."
+                )
+            if number not in pages:
+                pages.append(number)
+    if len(pages) > MAX_PREVIEW_PAGES:
+        raise ValidationError(
+            f"Choose at most {MAX_PREVIEW_PAGES} pages for the preview (you chose {len(pages)}: "
+            f"{', '.join(map(str, pages))})."
+        )
+    return sorted(pages)
+
+
+def _preview_reset(product: Product, pages: list[int]) -> list[str]:
+    """Set the chosen pages on a locked row: the preview is to be rebuilt (or removed).
+    Returns the files of the old preview, to delete after the commit."""
+    old = product.preview_files
+    product.preview_pages = pages
+    product.preview = ""
+    product.preview_state = Product.PreviewState.PENDING if pages else Product.PreviewState.NONE
+    return old
+
+
+def product_set_preview(*, product: Product, pages_text: str) -> Product:
+    """Choose the preview's pages (or none: "" removes the preview). The preview task builds
+    it; choosing the same pages again rebuilds nothing."""
+    if not product.file:
+        raise ValidationError(
+            {"preview_pages": "Upload the PDF first: the preview is made from its pages."}
+        )
+    try:
+        pages = _preview_pages(pages_text, product.page_count)
+    except ValidationError as exc:
+        raise ValidationError({"preview_pages": exc.messages}) from exc
+    with cells.atomic():
+        locked = Product.objects.select_for_update().get(pk=product.pk)
+        same = pages == list(locked.preview_pages)
+        if same and locked.preview_state in (Product.PreviewState.READY, Product.PreviewState.NONE):
+            return locked  # already built (or still no preview)
+        old = _preview_reset(locked, pages)
+        locked.save(update_fields=["preview_pages", "preview", "preview_state", "updated_at"])
+        _delete_files_after_commit(old)
+    if pages:
+        _queue_preview_build(locked)
+    return locked
+
+
+def product_preview_build(*, product_id: int) -> Product | None:
+    """Build the preview PDF and its page images (Celery task `preview_build`).
+
+    Like the cover: runs after the transaction that chose the pages; if the PDF or the
+    pages changed meanwhile, the result is thrown away (the newer choice queued its own
+    build). A PDF that cannot be previewed marks it failed; the product page just shows
+    no preview.
+    """
+    product = Product.objects.filter(pk=product_id).first()
+    if product is None or not product.file or not product.preview_pages:
+        return product
+    source, pages = product.file.name, list(product.preview_pages)
+    try:
+        pdf, images = _build_preview(source, pages, title=product.title)
+    except Exception:
+        logger.warning("Preview failed for product %s", product_id, exc_info=True)
+        pdf, images = None, []
+    storage = private_storage()
+    with _saving() as saved, cells.atomic():
+        locked = Product.objects.select_for_update().get(pk=product_id)
+        if locked.file.name != source or list(locked.preview_pages) != pages:
+            return locked  # superseded while we were building
+        old = locked.preview_files
+        if pdf is None:
+            locked.preview = ""
+            locked.preview_state = Product.PreviewState.FAILED
+        else:
+            name = _save(saved, "previews", "pdf", pdf)
+            for position, data in enumerate(images, start=1):
+                image = preview_image_name(name, position)
+                stored = storage.save(image, ContentFile(data))
+                saved.append(stored)
+                if stored != image:
+                    raise RuntimeError(f"preview page stored as {stored!r}, not {image!r}")
+            locked.preview = name
+            locked.preview_state = Product.PreviewState.READY
+        locked.save(update_fields=["preview", "preview_state", "updated_at"])
+        _delete_files_after_commit(old)
+    return locked
+
+
+def _build_preview(name: str, pages: list[int], *, title: str) -> tuple[bytes, list[bytes]]:
+    with (
+        private_storage().open(name, "rb") as source,
+        tempfile.NamedTemporaryFile(suffix=".pdf") as local,
+        tempfile.NamedTemporaryFile(suffix=".pdf") as built,
+    ):
+        shutil.copyfileobj(source, local, length=1024 * 1024)
+        local.flush()
+        pdf_validate(local)  # only a file that passes today's checks is read further
+        pdf = preview_pdf(local, pages, title=title)
+        built.write(pdf)
+        built.flush()
+        for index in range(len(pages)):  # each page under the cover's drawing budget
+            pdf_check_first_page(built, index=index)
+        pngs = render_pages(
+            built.name,
+            count=len(pages),
+            width=PREVIEW_RENDER_WIDTH,
+            max_height=PREVIEW_RENDER_WIDTH * 3,
+            memory_bytes=settings.COVER_RENDER_MEMORY_BYTES,
+        )
+    images = [png_to_webp_widths(png, widths=(PREVIEW_RENDER_WIDTH,)) for png in pngs]
+    return pdf, [copies[max(copies)] for copies in images]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from .models import Product
-from .services import product_cover_render, product_cover_sizes_make
+from .services import product_cover_render, product_cover_sizes_make, product_preview_build
 
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=180)
@@ -17,3 +17,11 @@ def cover_render(product_id: int) -> str:
     if product is not None and product.cover_state == Product.CoverState.READY:
         product = product_cover_sizes_make(product_id=product_id)
     return product.cover_state if product is not None else "gone"
+
+
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=180)
+def preview_build(product_id: int) -> str:
+    """Build the product's preview PDF (the chosen pages only) and its page images.
+    Idempotent: re-running builds it again under a new name."""
+    product = product_preview_build(product_id=product_id)
+    return product.preview_state if product is not None else "gone"

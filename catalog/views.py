@@ -13,7 +13,7 @@ from tenants.decorators import is_store_owner
 
 from .bundles import bundle_offer
 from .discounts import discount_quote
-from .models import Product, cover_sized_name
+from .models import Product, cover_sized_name, preview_image_name
 from .page_cache import cached_page, page_context
 from .pwyw import pwyw_context
 from .storage import private_storage
@@ -126,6 +126,56 @@ def cover_sized(request: HttpRequest, key: str, width: int) -> HttpResponse:
     else:
         patch_cache_control(response, private=True, no_store=True)
     return response
+
+
+def _preview_status(name: str, position: int | None = None) -> str | None:
+    """The status of the product whose READY preview is `name` (in this store's schema)."""
+    found = (
+        Product.objects.filter(preview=name, preview_state=Product.PreviewState.READY)
+        .values_list("status", "preview_pages")
+        .first()
+    )
+    if found is None or (position is not None and not 1 <= position <= len(found[1])):
+        return None
+    return found[0]
+
+
+def _preview_response(request: HttpRequest, status: str | None, name: str, content_type: str):
+    published = status == Product.Status.PUBLISHED
+    if status is None or not (published or is_store_owner(request)):
+        raise Http404("No such preview.")
+    try:
+        handle = private_storage().open(name, "rb")
+    except FileNotFoundError:
+        raise Http404("No such preview.") from None
+    response = FileResponse(handle, content_type=content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    if published:
+        patch_cache_control(response, public=True, max_age=31_536_000, immutable=True)
+    else:
+        patch_cache_control(response, private=True, no_store=True)
+    return response
+
+
+@require_safe
+def preview(request: HttpRequest, key: str) -> HttpResponse:
+    """A product's free preview PDF (only the pages the seller chose): the same rule as a
+    cover, public for a published product, its owner's only otherwise; a new preview gets
+    a new name. Shown in the browser (inline), not downloaded."""
+    name = f"previews/{key}.pdf"
+    response = _preview_response(request, _preview_status(name), name, "application/pdf")
+    response["Content-Disposition"] = 'inline; filename="preview.pdf"'
+    return response
+
+
+@require_safe
+def preview_page(request: HttpRequest, key: str, position: int) -> HttpResponse:
+    """One page image of a preview (position 1 is the first chosen page)."""
+    name = f"previews/{key}.pdf"
+    if not 0 < position < 100:
+        raise Http404("No such preview.")
+    status = _preview_status(name, position)
+    return _preview_response(request, status, preview_image_name(name, position), "image/webp")
 
 
 def robots_txt(request: HttpRequest) -> HttpResponse:

@@ -12,6 +12,7 @@ hand-off), so the suite follows the product when token formats change.
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ from django.db.models import Model
 from django.utils.html import escape
 
 from catalog.discounts import discount_code_create
-from catalog.models import DiscountCode, FileSlot, Product, ProductFile
+from catalog.models import DiscountCode, FileSlot, Product, ProductFile, preview_image_name
+from catalog.preview import preview_pdf
 from catalog.services import product_cover_sizes_make
 from catalog.storage import private_storage
 from payments.models import DownloadGrant, Purchase, UpdateOptOut
@@ -82,6 +84,7 @@ class AliceWorld:
     second_file_marker: bytes = b""
     second_download_token: str = ""
     unsubscribe_token: str = ""
+    preview_key: str = ""  # her product's free preview (catalog:preview)
 
     def forbidden_on_other_hosts(self) -> list[bytes]:
         """Nothing of Alice's may show on another store's host, not even her shop window."""
@@ -201,6 +204,14 @@ def build_alice_world(store: Store, owner) -> AliceWorld:
             cover=cover, cover_state=Product.CoverState.READY
         )
         product_cover_sizes_make(product_id=product.pk)  # its WebP copies, as the task does
+        # A preview of page 1, stored as the preview task stores one.
+        preview = private_storage().save(
+            f"previews/{uuid.uuid4()}.pdf", ContentFile(preview_pdf(io.BytesIO(pdf_bytes()), [1]))
+        )
+        private_storage().save(preview_image_name(preview, 1), ContentFile(image_bytes(fmt="WEBP")))
+        Product.objects.filter(pk=product.pk).update(
+            preview=preview, preview_pages=[1], preview_state=Product.PreviewState.READY
+        )
         product.refresh_from_db()
         sale = Purchase.objects.prefetch_related("grants").get(pk=sale.pk)
         download_token = download_token_for(sale, store=store)
@@ -230,6 +241,7 @@ def build_alice_world(store: Store, owner) -> AliceWorld:
         second_file_marker=second_marker,
         second_download_token=second_token,
         unsubscribe_token=optout_token(schema=store.schema_name, email=BOB),
+        preview_key=product.preview_key,
         secrets_public=[store.name, product.title, store.host, "Alice's Guides"],
         secrets_private=[
             BOB,

@@ -148,6 +148,8 @@ ROUTES: dict[str, Route] = {
     "catalog:cover_sized": Route(
         PUBLIC, params=lambda w: {"key": w.cover_key, "width": w.product.cover_widths[0]}
     ),
+    "catalog:preview": Route(PUBLIC, params=lambda w: {"key": w.preview_key}),
+    "catalog:preview_page": Route(PUBLIC, params=lambda w: {"key": w.preview_key, "position": 1}),
     "payments:checkout": Route(
         PUBLIC,
         params=lambda w: {"slug": w.product.slug},
@@ -230,6 +232,7 @@ ROUTES: dict[str, Route] = {
     "catalog_dash:file_down": Route(OWNER, params=_file),
     "catalog_dash:file_remove": Route(OWNER, params=_file),
     "catalog_dash:file_download": Route(OWNER, params=_file),
+    "catalog_dash:preview": Route(OWNER, params=_uid, data=lambda w: {"preview_pages": "1"}),
     "catalog_dash:publish": Route(OWNER, params=_uid),
     "catalog_dash:unpublish": Route(OWNER, params=_uid),
     "catalog_dash:archive": Route(OWNER, params=_uid),
@@ -246,6 +249,9 @@ ROUTES: dict[str, Route] = {
     "payments_dash:stripe_return": Route(OWNER),
     "payments_dash:sales": Route(OWNER, query=lambda w: {"product": str(w.product.uid)}),
     "payments_dash:sales_csv": Route(OWNER),
+    "payments_dash:leak_trace": Route(
+        OWNER, data=lambda w: {"file": upload(good_pdf(pages=1), "found.pdf")}
+    ),
     "payments_dash:sale_refund": Route(
         OWNER,
         params=_sale,
@@ -508,6 +514,10 @@ def test_alice_reaches_every_route_with_the_same_identifiers(place, world, stand
             problems.append(f"{answer}: not a cover")
         if key == "catalog:cover_sized" and answer.body[8:12] != b"WEBP":
             problems.append(f"{answer}: not a sized cover")
+        if key == "catalog:preview" and not answer.body.startswith(b"%PDF-"):
+            problems.append(f"{answer}: not a preview")
+        if key == "catalog:preview_page" and answer.body[8:12] != b"WEBP":
+            problems.append(f"{answer}: not a preview page")
         if key == "handoff_finish" and answer.location != "/dashboard/":
             problems.append(f"{answer}: the hand-off did not sign Alice in")
 
