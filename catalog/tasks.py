@@ -17,3 +17,12 @@ def cover_render(product_id: int) -> str:
     if product is not None and product.cover_state == Product.CoverState.READY:
         product = product_cover_sizes_make(product_id=product_id)
     return product.cover_state if product is not None else "gone"
+
+
+@shared_task(acks_late=True)
+def views_rollup() -> int:
+    """Beat: product page views from the Redis counters into every store's tables.
+    Idempotent (catalog.pageviews): a repeat, or two at once, write the same counts."""
+    from .pageviews import views_rollup as rollup
+
+    return rollup()

@@ -13,6 +13,7 @@ from tenants.decorators import is_store_owner
 from .discounts import discount_quote
 from .models import Product, cover_sized_name
 from .page_cache import cached_page, page_context
+from .pageviews import counts_views
 from .storage import private_storage
 
 
@@ -30,6 +31,7 @@ def storefront(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+@counts_views
 @cached_page
 def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     # Drafts and archived products are not for sale: 404, as if they did not exist.

@@ -48,4 +48,8 @@ app.conf.beat_schedule = {
         "task": "payments.webhooks.retry_failed_events",
         "schedule": crontab(minute="*"),
     },
+    "product-views-rollup": {
+        "task": "catalog.tasks.views_rollup",
+        "schedule": crontab(minute="*/5"),
+    },
 }
