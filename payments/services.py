@@ -572,6 +572,7 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
                 charge_id=session.charge_id,
                 card_brand=session.card_brand,
                 card_last4=session.card_last4,
+                fees=session.charge_fees,
             )
             CheckoutRecord.objects.filter(pk=record.pk).update(
                 status=CheckoutRecord.Status.COMPLETE
@@ -608,6 +609,7 @@ def _purchase_make(
     charge_id: str = "",
     card_brand: str = "",
     card_last4: str = "",
+    fees: stripe_client.ChargeFees | None = None,
 ) -> Purchase:
     """The purchase, its grant, its ledger row and its code use; inside the caller's
     transaction (the unique session id makes a concurrent second one fail, whole)."""
@@ -626,6 +628,10 @@ def _purchase_make(
         charge_id=charge_id,
         card_brand=card_brand,
         card_last4=card_last4,
+        balance_transaction_id=fees.balance_transaction_id if fees else "",
+        stripe_fee=fees.stripe_fee if fees else None,
+        seller_net=fees.net if fees else None,
+        settlement_currency=fees.currency if fees else "",
     )
     salt = new_salt()
     DownloadGrant.objects.create(
@@ -659,7 +665,10 @@ def _purchase_make(
     if product.stamping:
         StampedCopy.objects.create(purchase=purchase)
     purchase_id, schema, stamping = purchase.pk, store.schema_name, product.stamping
-    transaction.on_commit(lambda: _after_sale(purchase_id, schema=schema, stamping=stamping))
+    fetch_fees = fees is None and bool(charge_id)  # Stripe had no balance transaction yet
+    transaction.on_commit(
+        lambda: _after_sale(purchase_id, schema=schema, stamping=stamping, fetch_fees=fetch_fees)
+    )
     return purchase
 
 
@@ -779,7 +788,7 @@ def suspended_refund_notify(*, incident_id: int) -> bool:
     return True
 
 
-def _after_sale(purchase_id: int, *, schema: str, stamping: bool) -> None:
+def _after_sale(purchase_id: int, *, schema: str, stamping: bool, fetch_fees: bool = False) -> None:
     from . import tasks
 
     # on_commit runs when the outermost transaction commits, maybe in another schema by
@@ -789,6 +798,8 @@ def _after_sale(purchase_id: int, *, schema: str, stamping: bool) -> None:
         tasks.notify_seller.delay(purchase_id)
         if stamping:
             tasks.stamp_purchase.delay(purchase_id)
+        if fetch_fees:
+            tasks.fetch_charge_fees.apply_async((purchase_id,), countdown=60)
 
 
 def receipt_send(*, store: Store, purchase_id: int) -> bool:

@@ -214,6 +214,15 @@ def on_charge_refunded(event: dict[str, Any]) -> str:
     return "refund recorded"
 
 
+def on_charge_updated(event: dict[str, Any]) -> str:
+    """A charge's balance transaction can come after the sale: record its fee and net."""
+    from .balances import charge_fees_update
+
+    store = _store_for(event)
+    with schema_context(store.schema_name):
+        return charge_fees_update(store=store, charge=event["data"]["object"])
+
+
 def on_dispute(event: dict[str, Any]) -> str:
     store = _store_for(event)
     dispute = event["data"]["object"]
@@ -246,6 +255,7 @@ HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "checkout.session.expired": on_checkout_expired,
     "payment_intent.succeeded": on_payment_intent_succeeded,
     "charge.refunded": on_charge_refunded,
+    "charge.updated": on_charge_updated,
     "charge.dispute.created": on_dispute,
     "charge.dispute.updated": on_dispute,
     "charge.dispute.closed": on_dispute,

@@ -11,6 +11,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
+from . import ledger
 from .money import (
     COUNTRY_CURRENCY,
     MINIMUM_AMOUNTS,
@@ -888,6 +889,8 @@ def pay_session(
         "_application_fee_refunded": 0,
     }
     store.put("charges", charge)
+    if not declined:
+        ledger.charge_settle_later(store, charge)
     pi.update(latest_charge=charge_id, payment_method=payment_method)
 
     if declined:
@@ -1041,11 +1044,11 @@ def create_refund(
     previous = {"amount_refunded": charge["amount_refunded"], "refunded": charge["refunded"]}
     charge["amount_refunded"] += amount
     charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+    fee_refunded = 0
     if refund_fee and charge.get("application_fee_amount"):
         # Stripe refunds the application fee in proportion to the refunded amount.
-        charge["_application_fee_refunded"] += (
-            charge["application_fee_amount"] * amount // charge["amount"]
-        )
+        fee_refunded = charge["application_fee_amount"] * amount // charge["amount"]
+        charge["_application_fee_refunded"] += fee_refunded
     refund = store.put(
         "refunds",
         {
@@ -1068,6 +1071,7 @@ def create_refund(
             "_refund_application_fee": refund_fee,
         },
     )
+    ledger.refund_settle(store, refund, charge, fee_refunded)
     store.mark_dirty()
     store.emit(
         settings,

@@ -35,6 +35,8 @@ COLLECTIONS = (
     "charges",
     "refunds",
     "disputes",
+    "balance_transactions",
+    "payouts",
     "events",
 )
 
@@ -46,6 +48,8 @@ PREFIX_COLLECTION = {
     "ch_": "charges",
     "re_": "refunds",
     "dp_": "disputes",
+    "txn_": "balance_transactions",
+    "po_": "payouts",
     "evt_": "events",
 }
 
