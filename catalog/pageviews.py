@@ -333,3 +333,47 @@ def views_rollup(*, today: date | None = None) -> int:
                 client.delete(key)
                 client.srem(days_key(day), schema)
     return written
+
+
+# --- reading (the dashboard) ------------------------------------------------------------------
+
+
+def views_per_product(*, start: date | None) -> dict[int, int]:
+    """Rolled-up views per product since `start` (all time for None); one query."""
+    from django.db.models import Sum
+
+    from .models import ProductViewDay
+
+    rows = ProductViewDay.objects.all()
+    if start is not None:
+        rows = rows.filter(day__gte=start)
+    return dict(rows.values("product_id").annotate(n=Sum("views")).values_list("product_id", "n"))
+
+
+def views_per_product_day(*, start: date) -> dict[int, dict[date, int]]:
+    from .models import ProductViewDay
+
+    found: dict[int, dict[date, int]] = defaultdict(dict)
+    for product_id, day, views in ProductViewDay.objects.filter(day__gte=start).values_list(
+        "product_id", "day", "views"
+    ):
+        found[product_id][day] = views
+    return found
+
+
+def top_referrers(*, start: date | None, limit: int = 10) -> list[dict]:
+    """The sites and utm sources that brought the most views since `start`."""
+    from django.db.models import Sum
+
+    from .models import ProductReferrerDay
+
+    rows = ProductReferrerDay.objects.all()
+    if start is not None:
+        rows = rows.filter(day__gte=start)
+    labels = dict(ProductReferrerDay.Kind.choices)
+    return [
+        {**row, "kind_label": labels.get(row["kind"], row["kind"])}
+        for row in rows.values("kind", "source")
+        .annotate(views=Sum("views"))
+        .order_by("-views", "kind", "source")[:limit]
+    ]
