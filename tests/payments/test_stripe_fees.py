@@ -153,3 +153,28 @@ def test_a_refund_takes_the_amount_back_from_the_balance_but_not_stripes_fee(
     # Stripe's 88 is gone for good.
     assert [m.amount for m in money.balance.pending] == [1999 - 130 - 88]
     assert [m.amount for m in money.balance.available] == [-1999 + 130]
+
+
+def test_the_overview_shows_alices_net_balance_and_payouts_and_mallorys_shows_none(
+    alice, alice_store, mallory, mallory_store, standin, django_capture_on_commit_callbacks
+):
+    connect_store(alice_store, standin)
+    connect_store(mallory_store, standin)
+    account = alice_store.stripe_account.stripe_account_id
+    seen: set[str] = set()
+    _pay(alice_store, standin, django_capture_on_commit_callbacks, seen)
+    _pay(alice_store, standin, django_capture_on_commit_callbacks, seen, attempt="c" * 32)
+    standin.call("POST", f"/accounts/{account}/available")
+    standin.call("POST", f"/accounts/{account}/payouts", {"amount": 1000})
+
+    html = store_client(alice_store, alice).get("/dashboard/").content.decode()
+    page = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    assert "Net, after fees $35.62" in page  # 2 x (19.99 - 1.30 - 0.88)
+    assert "Platform $2.60 · Stripe $1.76" in page
+    assert "Available $25.62" in page and "Pending $0.00" in page  # 35.62 - 10.00 paid out
+    assert re.search(r"\$10\.00 Paid", page)
+
+    theirs = store_client(mallory_store, mallory).get("/dashboard/").content.decode()
+    assert "$25.62" not in theirs and "$35.62" not in theirs and "$10.00" not in theirs
+    assert "No payouts yet." in theirs
+    assert store_client(alice_store, mallory).get("/dashboard/").status_code == 403
