@@ -291,7 +291,7 @@ class ProductReferrerDay(models.Model):
     Referer's host) or named one `utm_source`. Same counting rules as ProductViewDay."""
 
     class Kind(models.TextChoices):
-        SITE = "site", "Referring site"
+        SITE = "site", "Site"
         UTM = "utm", "utm_source"
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="referrer_days")

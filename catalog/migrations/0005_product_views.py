@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
                 (
                     "kind",
                     models.CharField(
-                        choices=[("site", "Referring site"), ("utm", "utm_source")], max_length=4
+                        choices=[("site", "Site"), ("utm", "utm_source")], max_length=4
                     ),
                 ),
                 ("source", models.CharField(max_length=100)),
