@@ -89,7 +89,11 @@ def fetch_charge_fees(purchase_id: int) -> str:
     """Stripe's fee and the net of one sale, from its charge's balance transaction."""
     from .balances import purchase_fees_fetch
 
-    return purchase_fees_fetch(store=_store(), purchase_id=purchase_id)
+    try:
+        return purchase_fees_fetch(store=_store(), purchase_id=purchase_id)
+    except services.stripe_client.StripeFailure as exc:
+        # Never the sale's problem: beat's backfill asks again (fees_backfill_all_stores).
+        return f"stripe failed: {exc.user_message}"
 
 
 @shared_task
