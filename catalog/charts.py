@@ -84,3 +84,44 @@ def bar_chart(
         rects=rects,
         texts=texts,
     )
+
+
+SPARK_W, SPARK_H, SPARK_PAD = 120, 28, 2
+
+
+def sparkline(views: Sequence[int], sales: Sequence[int] = (), *, label: str) -> SafeString:
+    """A product's trend in a table row: views per day as a line, days with sales as dots.
+
+    Same scale rules as `bar_chart` (server-rendered, no script); the label says the
+    figures in words for screen readers, the <title> for pointer users.
+    """
+    if not views:
+        return SafeString("")
+    top = max(max(views), 1)
+    n = len(views)
+    step = (SPARK_W - 2 * SPARK_PAD) / max(n - 1, 1)
+    plot_h = SPARK_H - 2 * SPARK_PAD
+
+    def y(value: int) -> str:
+        return f"{SPARK_PAD + plot_h - plot_h * value / top:.1f}"
+
+    points = " ".join(f"{SPARK_PAD + i * step:.1f},{y(v)}" for i, v in enumerate(views))
+    dots = format_html_join(
+        "",
+        '<circle class="spark-sale" cx="{}" cy="{}" r="2"/>',
+        (
+            (f"{SPARK_PAD + i * step:.1f}", y(views[i]))
+            for i, count in enumerate(sales)
+            if count and i < n
+        ),
+    )
+    return format_html(
+        '<svg class="sparkline" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
+        'aria-label="{label}"><title>{label}</title>'
+        '<polyline class="spark-line" fill="none" points="{points}"/>{dots}</svg>',
+        w=SPARK_W,
+        h=SPARK_H,
+        label=label,
+        points=points,
+        dots=dots,
+    )

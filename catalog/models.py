@@ -393,3 +393,50 @@ class DiscountCode(models.Model):
         if self.kind == self.Kind.PERCENT:
             return min(price, (price * (self.percent_off or 0) + 50) // 100)
         return min(price, self.amount_off or 0)
+
+
+class ProductViewDay(models.Model):
+    """Views of one product page on one day (the store's time zone), rolled up from the
+    Redis counters by catalog.pageviews.views_rollup; nothing writes here per request.
+
+    Redis keeps nothing on disk, so its counters can start again from zero. Each store-day
+    hash carries a random `epoch`; `settled` holds what earlier epochs counted, and `views`
+    = `settled` + the current epoch's count. A rollup sets the count, never adds it, so
+    rolling up twice gives the same row."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="view_days")
+    day = models.DateField()
+    views = models.PositiveIntegerField(default=0)
+    settled = models.PositiveIntegerField(default=0)
+    epoch = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["product", "day"], name="product_view_day_unique")
+        ]
+        indexes = [models.Index(fields=["day"])]
+
+
+class ProductReferrerDay(models.Model):
+    """Views of one product page on one day that came from one referring site (the
+    Referer's host) or named one `utm_source`. Same counting rules as ProductViewDay."""
+
+    class Kind(models.TextChoices):
+        SITE = "site", "Site"
+        UTM = "utm", "utm_source"
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="referrer_days")
+    day = models.DateField()
+    kind = models.CharField(max_length=4, choices=Kind.choices)
+    source = models.CharField(max_length=100)
+    views = models.PositiveIntegerField(default=0)
+    settled = models.PositiveIntegerField(default=0)
+    epoch = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "day", "kind", "source"], name="product_referrer_day_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["day"])]

@@ -25,3 +25,12 @@ def preview_build(product_id: int) -> str:
     Idempotent: re-running builds it again under a new name."""
     product = product_preview_build(product_id=product_id)
     return product.preview_state if product is not None else "gone"
+
+
+@shared_task(acks_late=True)
+def views_rollup() -> int:
+    """Beat: product page views from the Redis counters into every store's tables.
+    Idempotent (catalog.pageviews): a repeat, or two at once, write the same counts."""
+    from .pageviews import views_rollup as rollup
+
+    return rollup()

@@ -15,6 +15,7 @@ from .bundles import bundle_offer
 from .discounts import discount_quote
 from .models import Product, cover_sized_name, preview_image_name
 from .page_cache import cached_page, page_context
+from .pageviews import counts_views
 from .pwyw import pwyw_context
 from .storage import private_storage
 
@@ -40,6 +41,7 @@ def storefront(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+@counts_views
 @cached_page
 def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     # Drafts and archived products are not for sale: 404, as if they did not exist.

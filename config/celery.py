@@ -53,4 +53,12 @@ app.conf.beat_schedule = {
         "task": "payments.webhooks.retry_failed_events",
         "schedule": crontab(minute="*"),
     },
+    "charge-fees-backfill": {
+        "task": "payments.tasks.fees_backfill_all_stores",
+        "schedule": crontab(minute="7-59/15"),
+    },
+    "product-views-rollup": {
+        "task": "catalog.tasks.views_rollup",
+        "schedule": crontab(minute="*/5"),
+    },
 }

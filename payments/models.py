@@ -68,6 +68,14 @@ class Purchase(models.Model):
     # The card the buyer paid with, for the receipt (the charge's payment_method_details).
     card_brand = models.CharField(max_length=20, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
+    # What the sale left in the seller's Stripe balance, from the charge's balance
+    # transaction on their account: Stripe's processing fee and the net after it and the
+    # platform fee, in the account's settlement currency. Empty until Stripe has made the
+    # transaction (payments.balances fetches it at fulfilment, on charge.updated, or later).
+    balance_transaction_id = models.CharField(max_length=100, blank=True)
+    stripe_fee = models.PositiveIntegerField(null=True, blank=True)
+    seller_net = models.IntegerField(null=True, blank=True)
+    settlement_currency = models.CharField(max_length=3, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PAID)
     # What Stripe has given back so far (failed refunds left out), and the part of our fee
     # returned with it (read from Stripe's Application Fee; see services.refunds_sync).

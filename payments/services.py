@@ -701,6 +701,7 @@ def purchase_fulfil(*, store: Store, session: CheckoutSession) -> tuple[Purchase
                 charge_id=session.charge_id,
                 card_brand=session.card_brand,
                 card_last4=session.card_last4,
+                fees=session.charge_fees,
             )
             _purchase_tax_record(purchase, session)
             CheckoutRecord.objects.filter(pk=record.pk).update(
@@ -758,6 +759,7 @@ def _purchase_make(
     charge_id: str = "",
     card_brand: str = "",
     card_last4: str = "",
+    fees: stripe_client.ChargeFees | None = None,
 ) -> Purchase:
     """The purchase, its grant, its ledger row and its code use; inside the caller's
     transaction (the unique session id makes a concurrent second one fail, whole)."""
@@ -776,6 +778,10 @@ def _purchase_make(
         charge_id=charge_id,
         card_brand=card_brand,
         card_last4=card_last4,
+        balance_transaction_id=fees.balance_transaction_id if fees else "",
+        stripe_fee=fees.stripe_fee if fees else None,
+        seller_net=fees.net if fees else None,
+        settlement_currency=fees.currency if fees else "",
     )
     slots = bundle_slots(product) if product.is_bundle else product.slots.all()
     if not grant_files(store=store, purchase=purchase, slots=slots) and product.file:
@@ -801,7 +807,8 @@ def _purchase_make(
         discount=discount,
     )
     purchase_id, schema = purchase.pk, store.schema_name
-    transaction.on_commit(lambda: _after_sale(purchase_id, schema=schema))
+    fetch_fees = fees is None and bool(charge_id)  # Stripe had no balance transaction yet
+    transaction.on_commit(lambda: _after_sale(purchase_id, schema=schema, fetch_fees=fetch_fees))
     return purchase
 
 
@@ -1015,7 +1022,7 @@ def suspended_refund_notify(*, incident_id: int) -> bool:
     return True
 
 
-def _after_sale(purchase_id: int, *, schema: str) -> None:
+def _after_sale(purchase_id: int, *, schema: str, fetch_fees: bool = False) -> None:
     from . import tasks
 
     # on_commit runs when the outermost transaction commits, maybe in another schema by
@@ -1024,6 +1031,8 @@ def _after_sale(purchase_id: int, *, schema: str) -> None:
     with schema_context(schema):
         tasks.send_receipt.delay(purchase_id)
         tasks.notify_seller.delay(purchase_id)
+        if fetch_fees:
+            tasks.fetch_charge_fees.apply_async((purchase_id,), countdown=60)
 
 
 def receipt_send(*, store: Store, purchase_id: int) -> bool:

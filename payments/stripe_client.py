@@ -28,6 +28,8 @@ from django.conf import settings
 from stripe.params import (
     AccountCreateParams,
     AccountLinkCreateParams,
+    ChargeRetrieveParams,
+    PayoutListParams,
     RefundCreateParams,
     RefundListParams,
 )
@@ -128,6 +130,84 @@ class Account:
 
 
 @dataclass(frozen=True)
+class ChargeFees:
+    """What a charge left in the seller's balance: its balance transaction, read on the
+    connected account (a direct charge's fees are the seller's). In `currency` (the
+    account's settlement currency, which can differ from the charge's); `fee` is Stripe's
+    processing fee plus the application fee, `net` = `amount` - `fee` (STRIPE-FACTS 10.2)."""
+
+    balance_transaction_id: str
+    currency: str
+    amount: int
+    fee: int
+    stripe_fee: int
+    net: int
+
+    @classmethod
+    def from_stripe(cls, obj: Any) -> ChargeFees | None:
+        """From an expanded balance transaction; None for an id or null (not settled yet)."""
+        if not isinstance(obj, dict):
+            return None
+        details = obj.get("fee_details") or []
+        return cls(
+            balance_transaction_id=str(obj.get("id") or ""),
+            currency=str(obj.get("currency") or "").lower(),
+            amount=int(obj.get("amount") or 0),
+            fee=int(obj.get("fee") or 0),
+            stripe_fee=sum(
+                int(d.get("amount") or 0) for d in details if d.get("type") == "stripe_fee"
+            ),
+            net=int(obj.get("net") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class Money:
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class Balance:
+    available: list[Money]
+    pending: list[Money]
+
+    @classmethod
+    def from_stripe(cls, obj: Any) -> Balance:
+        data = obj if isinstance(obj, dict) else obj.to_dict()
+
+        def rows(key: str) -> list[Money]:
+            return [
+                Money(int(r.get("amount") or 0), str(r.get("currency") or "").lower())
+                for r in data.get(key) or []
+            ]
+
+        return cls(available=rows("available"), pending=rows("pending"))
+
+
+@dataclass(frozen=True)
+class Payout:
+    id: str
+    amount: int
+    currency: str
+    status: str  # paid / pending / in_transit / canceled / failed
+    arrival_date: int
+    automatic: bool
+
+    @classmethod
+    def from_stripe(cls, obj: Any) -> Payout:
+        data = obj if isinstance(obj, dict) else obj.to_dict()
+        return cls(
+            id=str(data["id"]),
+            amount=int(data.get("amount") or 0),
+            currency=str(data.get("currency") or "").lower(),
+            status=str(data.get("status") or ""),
+            arrival_date=int(data.get("arrival_date") or 0),
+            automatic=bool(data.get("automatic")),
+        )
+
+
+@dataclass(frozen=True)
 class CheckoutSession:
     id: str
     url: str
@@ -157,6 +237,9 @@ class CheckoutSession:
     def tax_calculated(self) -> bool:
         return self.automatic_tax or self.amount_tax > 0
 
+    # From the charge's balance transaction when that was expanded and Stripe has it yet.
+    charge_fees: ChargeFees | None = None
+
     @classmethod
     def from_stripe(cls, obj: Any) -> CheckoutSession:
         data = obj if isinstance(obj, dict) else obj.to_dict()
@@ -164,11 +247,13 @@ class CheckoutSession:
         charge_id: str = ""
         fee: int | None = None
         card: dict[str, Any] = {}
+        fees: ChargeFees | None = None
         if isinstance(pi, dict):
             charge = pi.get("latest_charge") or ""
             charge_id = charge.get("id", "") if isinstance(charge, dict) else charge
             if isinstance(charge, dict):
                 card = (charge.get("payment_method_details") or {}).get("card") or {}
+                fees = ChargeFees.from_stripe(charge.get("balance_transaction"))
             fee = pi.get("application_fee_amount")
             pi = pi.get("id", "")
         details = data.get("customer_details") or {}
@@ -214,6 +299,7 @@ class CheckoutSession:
                 next((r.get("display_name") for r in rates if r.get("display_name")), "")
             )[:40],
             tax_country=str(country or "").upper()[:2],
+            charge_fees=fees,
         )
 
     @property
@@ -508,7 +594,11 @@ def tax_session_params(
 # What a fulfilment reads: the charge (its card goes on the receipt) and the tax breakdown
 # (its rate); webhook payloads carry neither (STRIPE-FACTS 2.10; `breakdown` is included
 # only when expanded).
-_SESSION_EXPAND = ["payment_intent.latest_charge", "total_details.breakdown"]
+# Its balance transaction too (when Stripe has made it): what Stripe's fee left the seller.
+_SESSION_EXPAND = [
+    "payment_intent.latest_charge.balance_transaction",
+    "total_details.breakdown",
+]
 
 
 def checkout_session_retrieve(*, account_id: str, session_id: str) -> CheckoutSession:
@@ -717,6 +807,42 @@ def application_fee_refunded(fee_id: str) -> int:
     """
     obj = _call(_client().v1.application_fees.retrieve, fee_id).to_dict()
     return int(obj.get("amount_refunded") or 0)
+
+
+# --- The seller's money --------------------------------------------------------------------
+
+
+def charge_fees(*, account_id: str, charge_id: str) -> ChargeFees | None:
+    """The charge's balance transaction (fee, net) on the seller's account; None while
+    Stripe has not made it yet (some payment methods settle after the session completes)."""
+    params: ChargeRetrieveParams = {"expand": ["balance_transaction"]}
+    obj = _call_on(
+        account_id,
+        _client().v1.charges.retrieve,
+        charge_id,
+        params=params,
+        options={"stripe_account": account_id},
+    )
+    return ChargeFees.from_stripe(obj.to_dict().get("balance_transaction"))
+
+
+def balance_retrieve(*, account_id: str) -> Balance:
+    obj = _call_on(
+        account_id, _client().v1.balance.retrieve, options={"stripe_account": account_id}
+    )
+    return Balance.from_stripe(obj)
+
+
+def payouts_list(*, account_id: str, limit: int = 5) -> list[Payout]:
+    """The account's latest payouts, newest first."""
+    params: PayoutListParams = {"limit": limit}
+    page = _call_on(
+        account_id,
+        _client().v1.payouts.list,
+        params=params,
+        options={"stripe_account": account_id},
+    )
+    return [Payout.from_stripe(p) for p in page.to_dict()["data"]]
 
 
 # --- Webhooks -----------------------------------------------------------------------------

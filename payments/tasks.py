@@ -94,3 +94,41 @@ def reconcile_all_stores() -> int:
             reconcile_store.delay()
     metrics.reconciliation_recorded(stores=len(schemas))
     return len(schemas)
+
+
+@shared_task(acks_late=True)
+def fetch_charge_fees(purchase_id: int) -> str:
+    """Stripe's fee and the net of one sale, from its charge's balance transaction."""
+    from .balances import purchase_fees_fetch
+
+    try:
+        return purchase_fees_fetch(store=_store(), purchase_id=purchase_id)
+    except services.stripe_client.StripeFailure as exc:
+        # Never the sale's problem: beat's backfill asks again (fees_backfill_all_stores).
+        return f"stripe failed: {exc.user_message}"
+
+
+@shared_task
+def fees_backfill_store() -> int:
+    from .balances import store_fees_backfill
+
+    return store_fees_backfill(store=_store())
+
+
+@shared_task
+def fees_backfill_all_stores() -> int:
+    """Beat: in every connected store, recent sales whose fees Stripe had not settled."""
+    from .models import Purchase
+
+    schemas = list(
+        Store.objects.stores()
+        .filter(stripe_account__deauthorized_at__isnull=True, stripe_account__isnull=False)
+        .values_list("schema_name", flat=True)
+    )
+    queued = 0
+    for schema in schemas:
+        with schema_context(schema):
+            if Purchase.objects.filter(stripe_fee__isnull=True).exclude(charge_id="").exists():
+                fees_backfill_store.delay()
+                queued += 1
+    return queued

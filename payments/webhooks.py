@@ -232,6 +232,15 @@ def on_refund_event(event: dict[str, Any]) -> str:
     return f"refunds synced: {purchase.amount_refunded} of {purchase.amount} refunded"
 
 
+def on_charge_updated(event: dict[str, Any]) -> str:
+    """A charge's balance transaction can come after the sale: record its fee and net."""
+    from .balances import charge_fees_update
+
+    store = _store_for(event)
+    with schema_context(store.schema_name):
+        return charge_fees_update(store=store, charge=event["data"]["object"])
+
+
 def on_dispute(event: dict[str, Any]) -> str:
     store = _store_for(event)
     dispute = event["data"]["object"]
@@ -268,6 +277,7 @@ HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "refund.created": on_refund_event,
     "refund.updated": on_refund_event,
     "refund.failed": on_refund_event,
+    "charge.updated": on_charge_updated,
     "charge.dispute.created": on_dispute,
     "charge.dispute.updated": on_dispute,
     "charge.dispute.closed": on_dispute,

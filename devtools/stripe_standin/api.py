@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import bank, tax
+from . import bank, ledger, tax
 from .params import StripeError, as_hash, as_int, as_str, check_known, expand_list, no_such
 from .store import Effects, Settings, Store, public
 
@@ -31,7 +31,12 @@ class Call:
 EXPANDABLE: dict[str, dict[str, str]] = {
     "checkout.session": {"payment_intent": "payment_intents", "line_items": "", "customer": ""},
     "payment_intent": {"latest_charge": "charges", "customer": "", "payment_method": ""},
-    "charge": {"payment_intent": "payment_intents", "balance_transaction": "", "customer": ""},
+    "charge": {
+        "payment_intent": "payment_intents",
+        "balance_transaction": "balance_transactions",
+        "customer": "",
+    },
+    "payout": {"balance_transaction": "balance_transactions"},
     "refund": {"charge": "charges", "payment_intent": "payment_intents"},
     "application_fee": {"charge": "charges", "account": "", "balance_transaction": ""},
     "dispute": {"charge": "charges", "payment_intent": "payment_intents"},
@@ -61,6 +66,8 @@ def _expand_path(call: Call, node: dict[str, Any], parts: list[str], raw: str) -
         node[head] = _line_items_list(session) if session else None
     elif isinstance(value, str) and fields[head]:
         target = call.store.get(fields[head], value)
+        if target is not None and fields[head] == "balance_transactions":
+            target = ledger.transaction_view(target)
         if target is not None:
             node[head] = public(target)
             # The app reads the charge through the session's PaymentIntent; giving it the
@@ -289,6 +296,51 @@ def _charge_retrieve(call: Call, charge_id: str) -> dict[str, Any]:
     return render(call, _scoped(call, "charges", "charge", charge_id), expand)
 
 
+def _balance_retrieve(call: Call) -> dict[str, Any]:
+    _only_expand(call)
+    return ledger.balance(call.store, call.account or "", livemode=bool(call.fx.livemode))
+
+
+def _balance_transaction_retrieve(call: Call, txn_id: str) -> dict[str, Any]:
+    expand = _only_expand(call)
+    txn = _scoped(call, "balance_transactions", "balance_transaction", txn_id)
+    return render(call, ledger.transaction_view(txn), expand)
+
+
+LIST_PAYOUT_PARAMS = {"status", "created", "arrival_date", "destination", "limit",
+                      "starting_after", "ending_before", "expand"}  # fmt: skip
+
+
+def _payout_list(call: Call) -> dict[str, Any]:
+    params = call.params
+    check_known(params, LIST_PAYOUT_PARAMS)
+    status = as_str(params["status"], "status") if params.get("status") else None
+    if status and status not in ledger.PAYOUT_STATUSES:
+        raise StripeError(
+            400,
+            "Invalid status: must be one of canceled, failed, in_transit, paid, or pending",
+            param="status",
+        )
+    created = _created_filter(params["created"]) if params.get("created") not in (None, "") else {}
+    items = [
+        p
+        for p in call.store.data["payouts"].values()
+        if p["_account"] == call.account
+        and (status is None or p["status"] == status)
+        and _matches_created(p["created"], created)
+    ]
+    items.sort(key=lambda p: (p["created"], p["_seq"]), reverse=True)
+    body = _paginate(call, items, params, "/v1/payouts", "payout")
+    for path in expand_list(params):
+        _expand_path(call, body, path.split("."), path)
+    return body
+
+
+def _payout_retrieve(call: Call, payout_id: str) -> dict[str, Any]:
+    expand = _only_expand(call)
+    return render(call, _scoped(call, "payouts", "payout", payout_id), expand)
+
+
 # --- routing ----------------------------------------------------------------------------
 
 _ID = r"([A-Za-z0-9_]+)"
@@ -308,6 +360,10 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[..., dict[str, Any]]]] = [
     ("GET", re.compile(rf"/v1/payment_intents/{_ID}"), _payment_intent_retrieve),
     ("GET", re.compile(rf"/v1/charges/{_ID}"), _charge_retrieve),
     ("GET", re.compile(rf"/v1/disputes/{_ID}"), _dispute_retrieve),
+    ("GET", re.compile(r"/v1/balance"), _balance_retrieve),
+    ("GET", re.compile(rf"/v1/balance_transactions/{_ID}"), _balance_transaction_retrieve),
+    ("GET", re.compile(r"/v1/payouts"), _payout_list),
+    ("GET", re.compile(rf"/v1/payouts/{_ID}"), _payout_retrieve),
 ]
 
 

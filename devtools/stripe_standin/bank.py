@@ -11,7 +11,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-from . import tax
+from . import ledger, tax
 from .money import (
     COUNTRY_CURRENCY,
     MINIMUM_AMOUNTS,
@@ -955,6 +955,8 @@ def pay_session(
                 "_account": None,
             },
         )
+    if not declined:
+        ledger.charge_settle_later(store, charge)
     pi.update(latest_charge=charge_id, payment_method=payment_method)
 
     if declined:
@@ -1136,8 +1138,10 @@ def create_refund(
             "_refund_application_fee": refund_fee,
         },
     )  # fmt: skip
+    fee_before = charge["_application_fee_refunded"]
     if refund_fee:
         _refund_fee_share(store, settings, fx, charge, amount)
+    ledger.refund_settle(store, refund, charge, charge["_application_fee_refunded"] - fee_before)
     store.mark_dirty()
     store.emit(
         settings,

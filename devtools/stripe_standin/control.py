@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from . import bank
+from . import bank, ledger
 from .params import StripeError
 from .responses import Response, json_response
 from .store import Effects, new_id, public
@@ -289,6 +289,31 @@ def _route(
                 return _error(404, f"No such checkout.session: {match.group(1)}")
             bank.expire_session(store, settings, fx, session, explicit=True)
             return json_response(200, public(session))
+
+    if (match := re.fullmatch(r"/accounts/([A-Za-z0-9_]+)/settle_later", sub)) and method == "POST":
+        # Charges on this account get no balance transaction until `/charges/<id>/settle`.
+        with store.lock:
+            acct = store.get("accounts", match.group(1))
+            if acct is None:
+                return _error(404, f"No such account: {match.group(1)}")
+            acct["_settle_later"] = bool(data.get("on", True))
+            store.mark_dirty()
+            return json_response(200, {"ok": True, "settle_later": acct["_settle_later"]})
+
+    if (match := re.fullmatch(r"/charges/([A-Za-z0-9_]+)/settle", sub)) and method == "POST":
+        with store.lock:
+            charge = ledger.settle_now(store, settings, fx, match.group(1))
+            return json_response(200, public(charge))
+
+    if (match := re.fullmatch(r"/accounts/([A-Za-z0-9_]+)/available", sub)) and method == "POST":
+        with store.lock:
+            ledger.make_available(store, settings, fx, match.group(1))
+            return json_response(200, ledger.balance(store, match.group(1), livemode=False))
+
+    if (match := re.fullmatch(r"/accounts/([A-Za-z0-9_]+)/payouts", sub)) and method == "POST":
+        with store.lock:
+            payout = ledger.payout_create(store, settings, fx, match.group(1), data)
+            return json_response(200, public(payout))
 
     if sub == "/state" and method == "GET":
         return json_response(200, store.snapshot())

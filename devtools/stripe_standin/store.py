@@ -36,6 +36,8 @@ COLLECTIONS = (
     "refunds",
     "application_fees",
     "disputes",
+    "balance_transactions",
+    "payouts",
     "events",
 )
 
@@ -48,6 +50,8 @@ PREFIX_COLLECTION = {
     "re_": "refunds",
     "fee_": "application_fees",
     "dp_": "disputes",
+    "txn_": "balance_transactions",
+    "po_": "payouts",
     "evt_": "events",
 }
 

@@ -1137,3 +1137,101 @@ def test_the_hosted_page_asks_for_a_us_state_for_us_tax(
     assert http("POST", f"{standin.base}/hosted/checkout/{session.id}", form=form).status == 302
     paid = client.v1.checkout.sessions.retrieve(session.id, options={"stripe_account": account_id})
     assert paid.total_details.amount_tax == 130  # Washington: 6.5 %
+
+
+# --- balance transactions, balance, payouts ------------------------------------------------
+
+
+def test_a_charge_has_a_balance_transaction_with_stripes_fee_and_the_application_fee(
+    client: stripe.StripeClient, standin: Standin
+) -> None:
+    account_id, session = _paid_session(client, standin)
+    options = {"stripe_account": account_id}
+    charge = client.v1.charges.retrieve(
+        session.payment_intent.latest_charge.id,
+        params={"expand": ["balance_transaction"]},
+        options=options,
+    )
+    txn = charge.balance_transaction
+    assert txn.object == "balance_transaction" and txn.id.startswith("txn_")
+    assert (txn.type, txn.reporting_category, txn.source) == ("charge", "charge", charge.id)
+    assert txn.amount == 1500 and txn.currency == "usd" and txn.exchange_rate is None
+    fees = {d.type: d.amount for d in txn.fee_details}
+    assert fees == {"stripe_fee": 74, "application_fee": 105}  # 2.9 % of 1500 + 30; ours
+    assert txn.fee == 179 and txn.net == 1500 - 179
+    assert txn.status == "pending" and txn.available_on > txn.created
+    # The same object through the session, three levels down, and by id.
+    deep = client.v1.checkout.sessions.retrieve(
+        session.id,
+        params={"expand": ["payment_intent.latest_charge.balance_transaction"]},
+        options=options,
+    )
+    assert deep.payment_intent.latest_charge.balance_transaction.net == 1321
+    assert client.v1.balance_transactions.retrieve(txn.id, options=options).fee == 179
+    # Another account cannot read it.
+    other = ready_account(client, standin, "mallory")
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.balance_transactions.retrieve(txn.id, options={"stripe_account": other})
+
+
+def test_an_account_set_to_settle_later_gets_its_transaction_with_charge_updated(
+    client: stripe.StripeClient, standin: Standin, receiver: Receiver
+) -> None:
+    account_id = ready_account(client, standin)
+    standin.control("POST", f"/accounts/{account_id}/settle_later", {"on": True})
+    session = new_session(client, account_id)
+    assert pay(standin, session.id).status == 200
+    options = {"stripe_account": account_id}
+    done = client.v1.checkout.sessions.retrieve(
+        session.id,
+        params={"expand": ["payment_intent.latest_charge.balance_transaction"]},
+        options=options,
+    )
+    charge = done.payment_intent.latest_charge
+    assert charge.balance_transaction is None
+    assert standin.control("POST", f"/charges/{charge.id}/settle").status == 200
+    updated = wait_for(lambda: receiver.of_type("charge.updated"))
+    assert updated[0].data.object.balance_transaction.startswith("txn_")
+    assert updated[0].data.previous_attributes.balance_transaction is None
+    again = client.v1.charges.retrieve(
+        charge.id, params={"expand": ["balance_transaction"]}, options=options
+    )
+    assert again.balance_transaction.net == 1500 - 74 - 105
+
+
+def test_the_balance_and_payouts_of_a_connected_account(
+    client: stripe.StripeClient, standin: Standin, receiver: Receiver
+) -> None:
+    account_id, _ = _paid_session(client, standin)
+    options = {"stripe_account": account_id}
+    balance = client.v1.balance.retrieve(options=options)
+    assert balance.object == "balance"
+    assert [(b.amount, b.currency) for b in balance.pending] == [(1321, "usd")]
+    assert [(b.amount, b.currency) for b in balance.available] == [(0, "usd")]
+    assert balance.pending[0].source_types.card == 1321
+    assert client.v1.payouts.list(options=options).data == []
+    # More than is available is refused, as Stripe does.
+    assert standin.control("POST", f"/accounts/{account_id}/payouts", {"amount": 1}).status == 400
+    standin.control("POST", f"/accounts/{account_id}/available")
+    first = standin.control("POST", f"/accounts/{account_id}/payouts", {"amount": 300}).json()
+    second = standin.control("POST", f"/accounts/{account_id}/payouts", {}).json()
+    assert (first["amount"], second["amount"]) == (300, 1021)
+    balance = client.v1.balance.retrieve(options=options)
+    assert [b.amount for b in balance.available] == [0]
+    page = client.v1.payouts.list(params={"limit": 1}, options=options)
+    assert [p.id for p in page.data] == [second["id"]] and page.has_more is True
+    rest = client.v1.payouts.list(params={"starting_after": second["id"]}, options=options)
+    assert [p.id for p in rest.data] == [first["id"]]
+    payout = client.v1.payouts.retrieve(first["id"], options=options)
+    assert (payout.status, payout.automatic, payout.method, payout.type) == (
+        "paid", True, "standard", "bank_account",
+    )  # fmt: skip
+    assert payout.balance_transaction.startswith("txn_") and payout.arrival_date > payout.created
+    assert wait_for(lambda: receiver.of_type("payout.paid"))
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.payouts.list(params={"status": "lost"}, options=options)
+    # Another account's balance and payouts are its own.
+    other = ready_account(client, standin, "mallory")
+    theirs = client.v1.balance.retrieve(options={"stripe_account": other})
+    assert [b.amount for b in theirs.available + theirs.pending] == [0, 0]
+    assert client.v1.payouts.list(options={"stripe_account": other}).data == []
