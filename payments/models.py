@@ -148,8 +148,9 @@ class Purchase(models.Model):
 
     @property
     def refundable(self) -> int:
-        """What can still be refunded, in minor units."""
-        return max(0, self.amount - self.amount_refunded)
+        """What can still be refunded, in minor units: what the card was charged (tax
+        included) less the refunds so far."""
+        return max(0, self.total_charged - self.amount_refunded)
 
     @property
     def refundable_text(self) -> str:
@@ -166,7 +167,7 @@ class Purchase(models.Model):
 
     @property
     def is_partly_refunded(self) -> bool:
-        return 0 < self.amount_refunded < self.amount
+        return 0 < self.amount_refunded < self.total_charged
 
     @property
     def tax_calculated(self) -> bool:

@@ -149,7 +149,7 @@ def refund_request(
         if mine is not None and mine.status != Refund.Status.FAILED:
             return mine, False  # a second click of the same form
         held = _counted_total(locked)
-        remaining = locked.amount - max(locked.amount_refunded, held)
+        remaining = locked.total_charged - max(locked.amount_refunded, held)
         if remaining <= 0:
             raise ValidationError("This sale has already been refunded in full.")
         if amount > remaining:
@@ -274,10 +274,10 @@ def _refunds_record(
                 charge_amount_refunded,
                 confirmed,
             )
-        total = min(total, purchase.amount)
+        total = min(total, purchase.total_charged)
         fee_total = purchase.fee_refunded if fee_refunded is None else fee_refunded
         expected = expected_fee_refund(
-            fee=purchase.platform_fee, amount=purchase.amount, refunded=total
+            fee=purchase.platform_fee, amount=purchase.total_charged, refunded=total
         )
         if fee_refunded is not None and fee_refunded not in (0, expected):
             logger.info(
@@ -293,7 +293,7 @@ def _refunds_record(
             Refund.objects.filter(pk=last.pk).update(fee_refunded=last.fee_refunded + rise)
         purchase.amount_refunded, purchase.fee_refunded = total, fee_total
         purchase.save(update_fields=["amount_refunded", "fee_refunded"])
-        full = purchase.amount > 0 and total >= purchase.amount
+        full = purchase.total_charged > 0 and total >= purchase.total_charged
         if full and purchase.status != Purchase.Status.REFUNDED:
             _refunded_in_full(purchase)
         elif not full and purchase.status == Purchase.Status.REFUNDED:
@@ -418,7 +418,7 @@ def refund_notify(*, store: Store, refund_id: int) -> bool:
         if refund.buyer_notified_at or not refund.is_counted:
             return False
         purchase = refund.purchase
-        full = purchase.amount_refunded >= purchase.amount
+        full = purchase.amount_refunded >= purchase.total_charged
         context = {
             "refund": refund,
             "purchase": purchase,

@@ -306,3 +306,51 @@ def test_a_refund_that_fails_gives_the_access_and_the_code_use_back(
     with capture(execute=True):
         page = _refund(store_client(alice_store, alice), sale, "18.00", attempt="again-18")
     assert b"refunded in full" in page.content
+
+
+def test_a_taxed_sale_refunds_what_the_card_was_charged_tax_included(
+    alice, alice_store, standin, django_capture_on_commit_callbacks
+):
+    """Stripe Tax adds the tax on top of the price: the card was charged 20.00 + 1.40 VAT,
+    so 21.40 is what can come back, and only all of it is a full refund (Stripe's
+    charge.refunded turns true then, and the fee share is Stripe's, on the charge)."""
+    from tenants.services import store_update_settings
+
+    capture, seen = django_capture_on_commit_callbacks, set()
+    connect_store(alice_store, standin)
+    store = store_update_settings(store=alice_store, tax_enabled=True)
+    product = product_with_file(store, price=2000)
+    session_id = _session_id(
+        store_client(store).post(f"/buy/{product.slug}/", {"attempt": ATTEMPT})
+    )
+    standin.call(
+        "POST", f"/sessions/{session_id}/pay", {"email": "bob@example.com", "country": "DE"}
+    )
+    account = store.stripe_account.stripe_account_id
+    _deliver(standin, account, capture, seen=seen)
+    with in_schema(store):
+        sale = Purchase.objects.get(checkout_session_id=session_id)
+    assert (sale.amount, sale.tax_amount, sale.total_charged) == (2000, 140, 2140)
+    client = store_client(store, alice)
+
+    with capture(execute=True):
+        page = _refund(client, sale, "20.00")
+    assert b"$1.40 remains" in page.content
+    _deliver(standin, account, capture, seen=seen)
+    with in_schema(store):
+        sale.refresh_from_db()
+        assert sale.status == "paid" and sale.amount_refunded == 2000
+    assert _download(store, sale) == 200  # 1.40 of the charge is still the buyer's payment
+
+    with capture(execute=True):
+        too_much = _refund(client, sale, "1.50")
+    assert b"Only $1.40 of this sale is left to refund" in too_much.content
+    with capture(execute=True):
+        _refund(client, sale, "1.40")
+    _deliver(standin, account, capture, seen=seen)
+    with in_schema(store):
+        sale.refresh_from_db()
+        assert sale.status == "refunded" and sale.amount_refunded == 2140
+        assert sale.fee_refunded == _fee_refunded_at_stripe(store, sale) == sale.platform_fee
+    assert _download(store, sale) != 200
+    assert len(_refund_mails()) == 2
