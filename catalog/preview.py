@@ -69,7 +69,6 @@ _DROPPED = frozenset(
         "/Parent",
         "/P",
         "/Dest",
-        "/D",
         "/A",
         "/AA",
         "/Annots",
