@@ -14,7 +14,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_DB = "bench_product_purchase"
+# BENCH_DATABASE names another (bench.density --compare-only keeps two side by side).
+BENCH_DB = os.environ.get("BENCH_DATABASE", "bench_product_purchase")
 
 
 def bench_database_url() -> str:

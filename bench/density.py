@@ -30,6 +30,7 @@ import os
 import random
 import re
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -160,10 +161,10 @@ FEW_DB = "bench_density_few"
 def compare_only(args) -> None:
     """The storefront at N stores and at a handful, in alternating rounds of one run.
 
-    A full run leaves its database (N stores). Its public schema, template and the --few
-    stores made by sign-up's path are copied with pg_dump into a database of their own and
-    the other stores' rows deleted there: the same stores, the same rows, in a database of
-    --few stores. Two gunicorn servers (one per database) run side by side, and wrk
+    A full run leaves its database (N stores). The --few stores are built again, the same
+    way, in a database of their own (pg_dump -n of those schemas out of the big one ran
+    for more than 7 minutes at 5,000 stores: its dependency queries read all of pg_depend,
+    so it was given up). Two gunicorn servers (one per database) run side by side, and wrk
     alternates between them round after round, so a busy machine weighs on both alike.
     """
     from urllib.parse import urlsplit, urlunsplit
@@ -175,12 +176,19 @@ def compare_only(args) -> None:
     url = bench_database_url()
     parts = urlsplit(url)
     few_url = urlunsplit(parts._replace(path=f"/{FEW_DB}"))
+    # The handful in a database of its own, built the same way (sign-up's path, the same
+    # 12 products), by this script in another process.
+    subprocess.run(
+        [
+            *(sys.executable, "-m", "bench.density", "--build-only"),
+            *("--stores", str(args.few), "--few", str(args.few)),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "BENCH_DATABASE": FEW_DB},
+        check=True,
+    )
     conn = psycopg2.connect(url)
     with conn.cursor() as cur:
-        cur.execute(
-            "SELECT schema_name, subdomain FROM tenants_store WHERE subdomain LIKE 'few-%%'"
-        )
-        few = cur.fetchall()
         cur.execute("SELECT count(*) FROM tenants_store WHERE schema_name <> 'public'")
         stores = cur.fetchone()[0]
         cur.execute(
@@ -190,34 +198,12 @@ def compare_only(args) -> None:
         )
         spread = [f"{r[0]}.localhost" for r in cur.fetchall()]
     conn.close()
-    admin = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{FEW_DB}"')
-        cur.execute(f'CREATE DATABASE "{FEW_DB}"')
-    admin.close()
-    schemas = ["public", "store_template", *(s for s, _ in few)]
-    dump = subprocess.run(
-        ["pg_dump", "--no-owner", *(f"-n{s}" for s in schemas), url],
-        capture_output=True,
-        check=True,
-    ).stdout
-    subprocess.run(
-        ["psql", "-q", "-v", "ON_ERROR_STOP=1", few_url],
-        input=dump,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
     conn = psycopg2.connect(few_url)
     with conn.cursor() as cur:
-        cur.execute(
-            "DELETE FROM tenants_domain WHERE tenant_id IN (SELECT id FROM tenants_store "
-            "WHERE subdomain LIKE 'store-%%')"
-        )
-        cur.execute("DELETE FROM tenants_store WHERE subdomain LIKE 'store-%%'")
+        cur.execute("SELECT subdomain FROM tenants_store WHERE subdomain LIKE 'few-%%'")
+        few = [(None, r[0]) for r in cur.fetchall()]
         cur.execute("SELECT count(*) FROM pg_class")
         few_classes = cur.fetchone()[0]
-    conn.commit()
     conn.close()
     print(f"copy with {len(few)} stores: {few_classes} pg_class rows")
     redis_dense, redis_few = private_redis(), private_redis()
@@ -270,6 +256,7 @@ def main() -> None:
     parser.add_argument("--touch", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--build-only", action="store_true", help="build the stores and stop")
     parser.add_argument(
         "--compare-only",
         type=int,
@@ -278,6 +265,8 @@ def main() -> None:
         "alternating rounds against a copy holding only its --few stores",
     )
     args = parser.parse_args()
+    if args.build_only:
+        args.seconds = 0
     if args.compare_only:
         compare_only(args)
         return
@@ -342,8 +331,9 @@ def main() -> None:
                         f"own {m['private']:.1f} MiB"
                     )
 
-    print(f"== {args.few} stores in the database")
-    storefront(f"live storefront, {args.few} stores of {args.few}", few_hosts)
+    if not args.build_only:
+        print(f"== {args.few} stores in the database")
+        storefront(f"live storefront, {args.few} stores of {args.few}", few_hosts)
 
     bulk = args.stores - args.few
     print(f"== building {bulk} more stores")
@@ -367,6 +357,8 @@ def main() -> None:
         f"({catalog_bytes / stores / 1024:.1f} kB per store), database {db_bytes / 2**20:.0f} MiB"
     )
 
+    if args.build_only:
+        return
     print(f"== one connection rendering {args.touch} stores' storefronts")
     hosts = list(
         Store.objects.stores()
