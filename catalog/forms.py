@@ -62,7 +62,7 @@ class _ProductFields(forms.Form):
         min_value=1,
         max_value=DOWNLOAD_LIMIT_MAX,
         label="Downloads per purchase",
-        help_text="Leave empty for unlimited.",
+        help_text="Leave empty for unlimited. Each file can have its own limit (Files).",
     )
 
     def clean(self) -> dict[str, Any]:
@@ -174,7 +174,7 @@ def _file_limit_field() -> forms.IntegerField:
         min_value=1,
         max_value=DOWNLOAD_LIMIT_MAX,
         label="Downloads per purchase",
-        help_text="Of this file. Leave empty for unlimited.",
+        help_text="Of this file; empty for unlimited.",
     )
 
 

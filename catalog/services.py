@@ -452,10 +452,10 @@ def _new_version(
 
 
 def _after_files_changed(locked: Product) -> None:
-    if _mirror_first_file(locked):
-        locked.save()
-        if not locked.cover_is_custom:
-            _queue_cover_render(locked)
+    changed = _mirror_first_file(locked)
+    locked.save()  # also tells the page cache: the product page lists the files
+    if changed and not locked.cover_is_custom:
+        _queue_cover_render(locked)
 
 
 def product_file_add(
@@ -506,6 +506,15 @@ def product_file_replace(
     return version
 
 
+def _versions_delete(versions) -> None:
+    """Versions before their file slots: the two point at each other (slot.current, and
+    the nullable version.slot), so Django's collector gives their deletes no order, and a
+    constraint checked immediately (a schema built in the same transaction) would fail.
+    Raises ProtectedError while a buyer's grant holds one."""
+    FileSlot.objects.filter(current__in=versions).update(current=None)
+    versions.delete()
+
+
 def product_file_update(
     *, product: Product, slot: FileSlot, name: str, download_limit: int | None
 ) -> FileSlot:
@@ -514,7 +523,10 @@ def product_file_update(
     name = errors.check("name", lambda: _slot_name(name))
     limit = errors.check("download_limit", lambda: _download_limit(download_limit))
     errors.raise_if_any()
-    FileSlot.objects.filter(pk=slot.pk, product=product).update(name=name, download_limit=limit)
+    with transaction.atomic():
+        locked = Product.objects.select_for_update().get(pk=product.pk)
+        FileSlot.objects.filter(pk=slot.pk, product=locked).update(name=name, download_limit=limit)
+        locked.save(update_fields=["updated_at"])  # the product page shows the names
     slot.refresh_from_db()
     return slot
 
@@ -546,6 +558,7 @@ def product_file_remove(*, product: Product, slot: FileSlot) -> None:
         slot = FileSlot.objects.get(pk=slot.pk, product=locked)
         names = list(slot.versions.values_list("file", flat=True))
         try:
+            _versions_delete(slot.versions.all())
             slot.delete()
         except ProtectedError:
             raise ValidationError("Buyers have this file, so it cannot be removed.") from None
@@ -632,6 +645,7 @@ def product_delete(*, product: Product, has_sales: bool) -> None:
         names = {locked.file.name, *locked.cover_files}
         names.update(locked.versions.values_list("file", flat=True))
         try:
+            _versions_delete(ProductFile.objects.filter(product=locked))
             locked.delete()
         except ProtectedError:
             raise ValidationError(

@@ -51,7 +51,14 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
             quote = discount_quote(product=product, code=code)
         except ValidationError as exc:
             code_error = exc.messages[0]
-    context = {"product": product, "code": code, "quote": quote, "code_error": code_error}
+    context = {
+        "product": product,
+        # What the buyer gets when the product has several files (one query).
+        "files": list(product.slots.filter(current__isnull=False).select_related("current")),
+        "code": code,
+        "quote": quote,
+        "code_error": code_error,
+    }
     if product.is_bundle:
         items = sorted(product.bundle_items.published(), key=lambda p: p.title.lower())
         context["bundle"] = bundle_offer(product, items)

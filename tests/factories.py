@@ -81,12 +81,35 @@ def add_file(
     name: str = "Answers",
     data: bytes | None = None,
     download_limit: int | None = None,
+    raw: bool = False,
 ) -> FileSlot:
-    """Another file of a product, through the service the dashboard calls."""
+    """Another file of a product, through the service the dashboard calls (`raw`: stored
+    as it is, unchecked, as product_with_file stores the first: bytes a test can spot)."""
+    import hashlib
+
     from catalog.services import product_file_add
 
     data = data if data is not None else pdf_bytes(2)
     with schema_context(store.schema_name):
+        if raw:
+            stored = private_storage().save(f"products/{uuid.uuid4()}.pdf", ContentFile(data))
+            slot = FileSlot.objects.create(
+                product=product,
+                name=name,
+                position=product.slots.count(),
+                download_limit=download_limit,
+            )
+            slot.current = ProductFile.objects.create(
+                product=product,
+                slot=slot,
+                file=stored,
+                file_name=f"{name}.pdf",
+                page_count=2,
+                file_size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+            )
+            slot.save(update_fields=["current"])
+            return slot
         return product_file_add(
             product=product,
             file=ContentFile(data, name=f"{name}.pdf"),

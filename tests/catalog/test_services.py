@@ -98,7 +98,7 @@ def test_every_problem_is_reported_at_once_and_nothing_is_stored(in_alice, media
 
 
 def test_a_failure_after_saving_deletes_what_was_saved(in_alice, media_root, monkeypatch):
-    def broken(product):
+    def broken(product, *slot):
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(services, "_record_version", broken)

@@ -193,7 +193,7 @@ def build_alice_world(store: Store, owner) -> AliceWorld:
     draft = product_with_file(store, title="Unreleased Moss Compendium", status="draft")
     second_marker = f"ALICE-ANSWERS-BYTES-{uuid.uuid4().hex}".encode()
     second = pdf_bytes(2) + b"%" + second_marker + b"\n%%EOF\n"
-    slot = add_file(store, product, name="Answers", data=second)
+    slot = add_file(store, product, name="Answers", data=second, raw=True)
     sale = purchase(store, product, email=BOB)
     with in_schema(store):
         cover = private_storage().save(f"covers/{uuid.uuid4()}.png", ContentFile(image_bytes()))
