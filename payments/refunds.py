@@ -148,6 +148,11 @@ def refund_request(
             raise ValidationError("This form is out of date: reload the page and try again.")
         if mine is not None and mine.status != Refund.Status.FAILED:
             return mine, False  # a second click of the same form
+        if mine is not None and mine.stripe_refund_id:
+            # Stripe made it and it failed later: its key would only give that one back.
+            raise ValidationError(
+                "The refund this form made has failed since; reload the page to refund again."
+            )
         held = _counted_total(locked)
         remaining = locked.total_charged - max(locked.amount_refunded, held)
         if remaining <= 0:
