@@ -36,6 +36,14 @@ The API (small on purpose; the store move between cells builds on it)
   outbox_write / outbox_apply / outbox_reconcile: writes for the control database that
                           must happen exactly once with a change in a cell (see below)
 
+Changing a store's cell (the move between cells builds on this)
+  Stop the store's writes, apply its cell's outbox (`outbox_apply(alias(old))`: rows of
+  every store of that cell; the table is per cell, not per store), copy the schema, then
+  save the row with the new `cell` (Store.save drops the routing cache of its hosts) and
+  call `forget(schema)` in every process, or wait SCHEMA_CELL_TTL seconds: FakeTenant
+  switches (`schema_context`) read the cell through that cache. The store middleware
+  compares the cached row's cell with the connection's on every request.
+
 Exactly once across two databases, without a distributed transaction
   A change in a cell that the control database must also record (a purchase and its fee
   ledger row) writes an outbox row (CellOutbox, in the cell's public schema) in the same

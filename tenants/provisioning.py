@@ -48,9 +48,10 @@ def schema_create(schema_name: str, *, verbosity: int = 0, cell: str = cells.DEF
         raise ValueError(f"Schema {schema_name} already exists.")
     blueprint = blueprint_latest()
     if blueprint is None and db != connection.alias:
-        # Only the default cell migrates a store from scratch; a cell needs the blueprint
-        # migrate_platform records.
-        raise ValueError("No schema blueprint yet: run migrate_platform first.")
+        # Only the default cell migrates a store from scratch (django-tenants' migrate
+        # commits and closes the connection it ran on): a cell gets the blueprint made now.
+        logger.warning("No schema blueprint yet: recording one for %s", schema_name)
+        blueprint = template_refresh(verbosity=verbosity)
     with transaction.atomic(using=db):
         with conn.cursor() as cursor:
             cursor.execute(f"CREATE SCHEMA {_quote(schema_name)}")

@@ -44,12 +44,23 @@ def test_database_url() -> str:
     return f"postgres://{user}@{host}:{port}/{db['NAME']}"
 
 
+def store_cells_for_tests() -> str:
+    """STORE_CELLS naming this session's test databases of the other cells (tenants/cells.py)."""
+    parts = []
+    for name in settings.STORE_CELLS:
+        db = settings.DATABASES[f"cell_{name}"]
+        host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
+        parts.append(f"{name}=postgres://{db.get('USER') or 'postgres'}@{host}:{port}/{db['NAME']}")
+    return " ".join(parts)
+
+
 def process_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
         DJANGO_TESTING="1",
         DATABASE_URL=test_database_url(),
+        STORE_CELLS=store_cells_for_tests(),
         STRIPE_API_BASE=settings.STRIPE_API_BASE,
         STRIPE_WEBHOOK_SECRET=settings.STRIPE_WEBHOOK_SECRET,
         PYTHONUNBUFFERED="1",

@@ -55,7 +55,7 @@ def dev_env(**extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "DEVSTACK_", "PLATFORM_", "STRIPE_", "PYTEST"))
+        if not k.startswith(("DJANGO_", "DEVSTACK_", "PLATFORM_", "STRIPE_", "STORE_", "PYTEST"))
         and k not in ("DATABASE_URL", "REDIS_URL", "TEST_REDIS_URL")
     }
     env.update(extra)
