@@ -391,22 +391,43 @@ def checkout_start(
     return session
 
 
+def _insert_or_ignore(obj, *, unique: str) -> None:
+    """INSERT one row, or nothing when a row with the same `unique` column exists: one
+    statement (bulk_create(ignore_conflicts=True) wraps it in BEGIN/COMMIT, get_or_create
+    adds a SELECT and a savepoint)."""
+    meta = obj._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    # Names from model meta, quoted; values are parameters.
+    sql = "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING".format(  # noqa: S608
+        quote(meta.db_table),
+        ", ".join(quote(f.column) for f in fields),
+        ", ".join(["%s"] * len(fields)),
+        quote(meta.get_field(unique).column),
+    )
+    values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+
+
 def checkout_record(*, session: CheckoutSession, product: Product, plan: CheckoutPlan) -> None:
-    """Remember what the platform asked Stripe for (a retried click finds it already)."""
+    """Remember what the platform asked Stripe for (a retried click finds it already: the
+    first record of a session stays)."""
     expires = datetime.fromtimestamp(session.expires_at, tz=UTC) if session.expires_at else None
-    CheckoutRecord.objects.get_or_create(
-        session_id=session.id,
-        defaults={
-            "product": product,
-            "amount": plan.amount,
-            "currency": plan.currency,
-            "fee": plan.fee,
-            "fee_percent": plan.fee_percent,
-            "fee_fixed": plan.fee_fixed,
-            "code_id": plan.code_id,
-            "discount": plan.discount,
-            "expires_at": expires,
-        },
+    _insert_or_ignore(
+        CheckoutRecord(
+            session_id=session.id,
+            product=product,
+            amount=plan.amount,
+            currency=plan.currency,
+            fee=plan.fee,
+            fee_percent=plan.fee_percent,
+            fee_fixed=plan.fee_fixed,
+            code_id=plan.code_id,
+            discount=plan.discount,
+            expires_at=expires,
+        ),
+        unique="session_id",
     )
 
 
@@ -1063,9 +1084,77 @@ def download_authorize(*, token: str, ip: str | None, user_agent: str) -> Downlo
     return DownloadDecision(True, "ok", grant)
 
 
+# The usual case in one statement: a grant that may be downloaded now (not revoked, not
+# expired, under its limit, its stamped copy ready when the product is stamped) is counted
+# and logged, and the files to deliver come back. No row: nothing was counted, and
+# download_authorize() (the checks one by one) says why, or counts it if the grant
+# changed in between. The UPDATE re-checks revocation and the limit on the row it locks,
+# so concurrent clicks never pass the limit (as in _COUNT_AND_LOG).
+_OPEN_FAST = """
+WITH hit AS (
+    SELECT g.id, pr.file, pr.file_name, pr.slug, pr.stamping, s.file AS stamped_file
+    FROM {grants} g
+    JOIN {purchases} p ON p.id = g.purchase_id
+    JOIN {products} pr ON pr.id = p.product_id
+    LEFT JOIN {stamped} s ON s.purchase_id = p.id
+    WHERE g.token_hash = %s AND g.revoked_at IS NULL
+      AND (g.expires_at IS NULL OR g.expires_at > %s)
+      AND (g.download_limit IS NULL OR g.download_count < g.download_limit)
+      AND (NOT pr.stamping OR s.state = %s)
+), counted AS (
+    UPDATE {grants} SET download_count = download_count + 1
+    WHERE id = (SELECT id FROM hit) AND revoked_at IS NULL
+      AND (download_limit IS NULL OR download_count < download_limit)
+    RETURNING id
+), logged AS (
+    INSERT INTO {logs} (grant_id, at, ip, user_agent)
+    SELECT id, %s, %s, %s FROM counted
+)
+SELECT hit.file, hit.file_name, hit.slug, hit.stamping, hit.stamped_file
+FROM hit JOIN counted ON counted.id = hit.id
+"""
+
+
+def _download_fast(*, token: str, ip: str | None, user_agent: str) -> tuple | None:
+    sql = _OPEN_FAST.format(
+        grants=DownloadGrant._meta.db_table,
+        purchases=Purchase._meta.db_table,
+        products=Product._meta.db_table,
+        stamped=StampedCopy._meta.db_table,
+        logs=DownloadLog._meta.db_table,
+    )
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [token_hash(token), now, StampedCopy.State.READY, now, ip, user_agent[:300]],
+        )
+        return cursor.fetchone()
+
+
+def _download_filename(file_name: str, slug: str) -> str:
+    filename = file_name or f"{slug}.pdf"
+    if not filename.lower().endswith(".pdf"):
+        filename += ".pdf"
+    return filename
+
+
 def download_open(*, token: str, ip: str | None, user_agent: str) -> DownloadDecision:
     """The download page's one call: authorize and count, choose the file to deliver,
-    and (for a stamped copy still being made) make sure the stamping task is queued."""
+    and (for a stamped copy still being made) make sure the stamping task is queued.
+
+    One query when the download is allowed (`_OPEN_FAST`); a refusal takes the checks
+    one by one, to say which."""
+    if token and len(token) <= 128:
+        row = _download_fast(token=token, ip=ip, user_agent=user_agent)
+        if row is not None:
+            file, file_name, slug, stamping, stamped_file = row
+            return DownloadDecision(
+                True,
+                "ok",
+                file_name=stamped_file if stamping else file,
+                filename=_download_filename(file_name, slug),
+            )
     decision = download_authorize(token=token, ip=ip, user_agent=user_agent)
     if decision.reason == "preparing" and decision.grant is not None:
         purchase_id = decision.grant.purchase_id
@@ -1080,15 +1169,12 @@ def download_open(*, token: str, ip: str | None, user_agent: str) -> DownloadDec
         return decision
     purchase = decision.grant.purchase
     product = purchase.product
-    filename = product.file_name or f"{product.slug}.pdf"
-    if not filename.lower().endswith(".pdf"):
-        filename += ".pdf"
     return DownloadDecision(
         True,
         "ok",
         decision.grant,
         file_name=purchase.stamped.file.name if product.stamping else product.file.name,
-        filename=filename,
+        filename=_download_filename(product.file_name, product.slug),
     )
 
 
