@@ -68,7 +68,9 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 @contextmanager
-def gunicorn(app: str, port: int, env: dict[str, str], workers: int = 2, threads: int = 1):
+def gunicorn(
+    app: str, port: int, env: dict[str, str], workers: int = 2, threads: int = 1, cwd: Path = ROOT
+):
     """A gunicorn serving `app` on loopback, yielded once every worker has loaded it
     (bench/gunicorn_ready.py)."""
     import tempfile
@@ -92,7 +94,7 @@ def gunicorn(app: str, port: int, env: dict[str, str], workers: int = 2, threads
         "--worker-tmp-dir",
         "/dev/shm",
     ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env, "BENCH_READY_DIR": str(ready)})
+    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **env, "BENCH_READY_DIR": str(ready)})
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and proc.poll() is None:

@@ -259,6 +259,66 @@ def _inprocess(stores: list[tuple], count: int, profile: str) -> None:
             stats.dump_stats(f"{profile}/{kind}.prof")
 
 
+def _compare(args, stores, env, standin, url, redis_port, kinds) -> None:
+    """This tree and `args.against`, each on its own gunicorn of the same shape, measured
+    alternately (the order flips every round) kind by kind: CPU per request side by side."""
+    import statistics
+    from contextlib import ExitStack
+
+    from tests.live import free_port
+
+    trees = {"this": ROOT, "other": Path(args.against).resolve()}
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=trees["other"],
+        env={**__import__("os").environ, **env},
+        check=True,
+    )
+    results: dict[tuple[str, str], list[dict]] = {}
+    with ExitStack() as stack:
+        servers = {}
+        for name, tree in trees.items():
+            port = free_port()
+            web = stack.enter_context(
+                gunicorn("config.wsgi:application", port, env, workers=4, threads=4, cwd=tree)
+            )
+            servers[name] = (
+                port,
+                Meter(web=web, standin=standin, db_url=url, redis_port=redis_port),
+            )
+        plans = {}
+        for name, (port, _) in servers.items():
+            _wrk_plan(port, plan_lines(stores, port), args.users, 3)  # warm up
+            plans[name] = {
+                kind: plan_lines(stores, port, kinds=KINDS if kind == "mix" else (kind,))
+                for kind in kinds
+                if kind in KINDS or kind == "mix"
+            }
+        for round_ in range(args.rounds):
+            order = list(servers) if round_ % 2 == 0 else list(reversed(servers))
+            for kind in plans["this"]:
+                for name in order:
+                    port, meter = servers[name]
+                    r = _measure(meter, port, plans[name][kind], args.users, args.seconds)
+                    results.setdefault((kind, name), []).append(r)
+                    _print(f"{kind}/{name}", r)
+    print("median over rounds, CPU ms per request (all servers / gunicorn only):")
+    for kind in plans["this"]:
+        row = []
+        for name in trees:
+            runs = results[(kind, name)]
+            total = statistics.median(sum(r["cpu_ms"].values()) for r in runs)
+            web = statistics.median(r["cpu_ms"]["gunicorn"] for r in runs)
+            rps = statistics.median(r["rps"] for r in runs)
+            row.append((total, web, rps))
+        (t1, w1, r1), (t2, w2, r2) = row
+        print(
+            f"{kind:<11} this {t1:6.2f} / {w1:6.2f} ({r1:.0f} req/s)   other {t2:6.2f} / {w2:6.2f} "
+            f"({r2:.0f} req/s)   this/other {t1 / t2:.2f} / {w1 / w2:.2f}",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=100)
@@ -268,6 +328,13 @@ def main() -> None:
     parser.add_argument("--sql", action="store_true", help="print each kind's queries")
     parser.add_argument("--inprocess", type=int, default=0, help="requests per kind in-process")
     parser.add_argument("--profile", default="", help="a folder for cProfile's stats per kind")
+    parser.add_argument(
+        "--against",
+        default="",
+        help="another checkout of the project (e.g. `git archive main | tar -x -C DIR`): "
+        "its server is measured too, alternately with this one, kind by kind",
+    )
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--pyspy", default="", help="a folder for py-spy's samples per kind")
     args = parser.parse_args()
     kinds = args.kinds.split(",")
@@ -294,6 +361,9 @@ def main() -> None:
         stores = stores_build(args.stores, Standin(f"http://127.0.0.1:{stripe_port}"))
         if args.inprocess:
             _inprocess(stores, args.inprocess, args.profile)
+        if args.against:
+            _compare(args, stores, env, standin, url, redis_port, kinds)
+            return
         with gunicorn("config.wsgi:application", web_port, env, workers=4, threads=4) as web:
             meter = Meter(web=web, standin=standin, db_url=url, redis_port=redis_port)
             _wrk_plan(web_port, plan_lines(stores, web_port), args.users, 3)  # warm up

@@ -124,6 +124,35 @@ def test_alices_token_on_mallorys_domain_finds_nothing(alice_store, mallory_stor
     assert store_client(alice_store).get(url).status_code == 200
 
 
+def test_an_allowed_download_is_one_statement_that_counts_and_logs(alice_store):
+    """Check, count and log in one statement (payments.services._OPEN_FAST); a refusal
+    takes the checks one by one and counts nothing."""
+    product = product_with_file(alice_store, download_limit=2)
+    bought = purchase(alice_store, product)
+    with in_schema(alice_store):
+        url = _path(
+            download_url_for(
+                Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store
+            )
+        )
+    client = store_client(alice_store)
+    client.get("/")  # warm the host cache
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        statements = [
+            q["sql"]
+            for q in queries.captured_queries
+            if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "SET"))
+        ]
+        assert len(statements) == 1, statements
+    assert client.get(url).status_code == 429  # the limit: refused, not counted
+    with in_schema(alice_store):
+        grant = Purchase.objects.select_related("grant").get(pk=bought.pk).grant
+        assert grant.download_count == 2
+        assert DownloadLog.objects.filter(grant=grant).count() == 2
+
+
 def test_a_download_costs_at_most_three_queries(alice_store):
     product = product_with_file(alice_store)
     bought = purchase(alice_store, product)
