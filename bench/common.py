@@ -69,12 +69,21 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 @contextmanager
-def gunicorn(app: str, port: int, env: dict[str, str], workers: int = 2, threads: int = 1):
+def gunicorn(
+    app: str, port: int, env: dict[str, str], workers: int = 2, threads: int = 1, cwd: Path = ROOT
+):
+    """A gunicorn serving `app` on loopback, yielded once every worker has loaded it
+    (bench/gunicorn_ready.py)."""
+    import tempfile
+
+    ready = Path(tempfile.mkdtemp(prefix="bench-gunicorn-ready-"))
     cmd = [
         sys.executable,
         "-m",
         "gunicorn",
         app,
+        "-c",
+        str(ROOT / "bench" / "gunicorn_ready.py"),
         "-b",
         f"127.0.0.1:{port}",
         "-w",
@@ -86,22 +95,23 @@ def gunicorn(app: str, port: int, env: dict[str, str], workers: int = 2, threads
         "--worker-tmp-dir",
         "/dev/shm",
     ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env})
+    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **env, "BENCH_READY_DIR": str(ready)})
     try:
-        deadline = time.monotonic() + 30
-        import socket
-
-        while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            if len(list(ready.iterdir())) >= workers:
+                break
             time.sleep(0.1)
-        if proc.poll() is not None:  # another server answered on that port, not ours
-            raise SystemExit(f"gunicorn {app} exited (port {port} taken?)")
+        else:
+            raise SystemExit(f"gunicorn {app}: its workers did not start (port {port} taken?)")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) != 0:
+                raise SystemExit(f"gunicorn {app}: nothing listens on {port}")
         yield proc
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        proc.wait(timeout=60)
+        shutil.rmtree(ready, ignore_errors=True)
 
 
 def prime(url: str, host: str, *, times: int = 4) -> None:
@@ -143,12 +153,14 @@ def wrk(url: str, host: str, *, seconds: int = 10, connections: int = 16, thread
     total = int(re.search(r"(\d+) requests in", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
     scale = {"us": 0.001, "ms": 1, "s": 1000}
     return {
         "rps": rps,
         "requests": total,
         "non_2xx": int(errors.group(1)) if errors else 0,
         "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else None,
+        "socket_errors": socket_errors.group(1) if socket_errors else "",
     }
 
 

@@ -30,6 +30,7 @@ from bench.common import (
     gunicorn,
     production_like_env,
     redis_url,
+    server_cpu_seconds,
     wrk,
 )
 
@@ -44,20 +45,9 @@ def _get(port: int, host: str, path: str) -> tuple[str, str]:
     return body, cookie
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--users", type=int, default=100)
-    parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--stores", type=int, default=5)
-    args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    from tests.live import free_port, wait_for_port
-
+def bench_env(stripe_port: int) -> dict[str, str]:
     media = Path(tempfile.mkdtemp(prefix="bench-media-"))
-    stripe_port, web_port = free_port(), free_port()
-    url = bench_database_url()
-    database_recreate(url)
-    env = production_like_env(
+    return production_like_env(
         STRIPE_WEBHOOK_SECRET="whsec_bench",
         STRIPE_API_BASE=f"http://127.0.0.1:{stripe_port}",
         REDIS_URL=redis_url(),
@@ -65,7 +55,10 @@ def main() -> None:
         DJANGO_MEDIA_ROOT=str(media),
         PROTECTED_MEDIA_DELIVERY="stream",
     )
-    standin = subprocess.Popen(
+
+
+def standin_start(stripe_port: int) -> subprocess.Popen:
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -84,60 +77,101 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def stores_build(count: int, helper) -> list[tuple]:
+    """`count` connected stores, two products each, a paid purchase and its download token
+    per product (Django set up on the bench database)."""
+    from django_tenants.utils import schema_context
+
+    from payments.models import Purchase
+    from payments.services import download_token_for
+    from sellers.models import User
+    from tenants.services import store_create
+    from tests.factories import product_with_file, purchase
+    from tests.payments.conftest import connect_store
+
+    stores = []
+    for i in range(count):
+        owner = User.objects.create_user(f"seller{i}@example.com", "bench-password-123")
+        store = store_create(owner=owner, name=f"Load Store {i}", subdomain=f"load-{i}")
+        connect_store(store, helper)
+        products = [
+            product_with_file(store, title=f"Guide {i}-{j}", price=900 + j) for j in range(2)
+        ]
+        tokens = []
+        for product in products:
+            bought = purchase(store, product, email=f"buyer{i}@example.com")
+            with schema_context(store.schema_name):
+                tokens.append(
+                    download_token_for(
+                        Purchase.objects.prefetch_related("grants").get(pk=bought.pk),
+                        store=store,
+                    )
+                )
+        stores.append((store, products, tokens))
+    return stores
+
+
+def plan_lines(
+    stores: list[tuple], web_port: int, kinds=("checkout", "product", "storefront", "download")
+) -> list[str]:
+    """The shoppers' plan (load.lua): per store, per product 15 checkouts and 10 product
+    pages, 50 storefront pages, 8 downloads per token; shuffled. `kinds` keeps some only
+    (bench/load_breakdown.py measures one kind at a time)."""
+    plan: list[str] = []
+    rng = random.Random(7)
+    for store, products, tokens in stores:
+        host = store.host
+        for product in products:
+            body, cookie = _get(web_port, host, f"/p/{product.slug}/")
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1)
+            csrf_cookie = re.search(r"csrftoken=([^;]+)", cookie).group(1)
+            if "checkout" in kinds:
+                for _ in range(15):
+                    plan.append(
+                        f"POST\t{host}\t/buy/{product.slug}/\tcsrftoken={csrf_cookie}\t"
+                        f"csrfmiddlewaretoken={token}&attempt={uuid.uuid4().hex}"
+                    )
+            if "product" in kinds:
+                plan += [f"GET\t{host}\t/p/{product.slug}/\t\t"] * 10
+        if "storefront" in kinds:
+            plan += [f"GET\t{host}\t/\t\t"] * 50
+        if "download" in kinds:
+            plan += [f"GET\t{host}\t/d/{t}/\t\t" for t in tokens for _ in range(8)]
+    rng.shuffle(plan)
+    return plan
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--stores", type=int, default=5)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from tests.live import free_port, wait_for_port
+
+    stripe_port, web_port = free_port(), free_port()
+    url = bench_database_url()
+    database_recreate(url)
+    env = bench_env(stripe_port)
+    standin = standin_start(stripe_port)
     try:
         wait_for_port(stripe_port)
         django_setup(url, **env)
         from django.core.management import call_command
-        from django_tenants.utils import schema_context
 
-        from payments.models import Purchase
-        from payments.services import download_token_for
-        from sellers.models import User
-        from tenants.services import store_create
-        from tests.factories import product_with_file, purchase
-        from tests.payments.conftest import Standin, connect_store
+        from tests.payments.conftest import Standin
 
         call_command("migrate_platform", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         helper = Standin(f"http://127.0.0.1:{stripe_port}")
-        stores = []
-        for i in range(args.stores):
-            owner = User.objects.create_user(f"seller{i}@example.com", "bench-password-123")
-            store = store_create(owner=owner, name=f"Load Store {i}", subdomain=f"load-{i}")
-            connect_store(store, helper)
-            products = [
-                product_with_file(store, title=f"Guide {i}-{j}", price=900 + j) for j in range(2)
-            ]
-            tokens = []
-            for product in products:
-                bought = purchase(store, product, email=f"buyer{i}@example.com")
-                with schema_context(store.schema_name):
-                    tokens.append(
-                        download_token_for(
-                            Purchase.objects.prefetch_related("grants").get(pk=bought.pk),
-                            store=store,
-                        )
-                    )
-            stores.append((store, products, tokens))
+        stores = stores_build(args.stores, helper)
 
-        with gunicorn("config.wsgi:application", web_port, env, workers=4, threads=4):
-            plan: list[str] = []
-            rng = random.Random(7)
-            for store, products, tokens in stores:
-                host = store.host
-                for product in products:
-                    body, cookie = _get(web_port, host, f"/p/{product.slug}/")
-                    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1)
-                    csrf_cookie = re.search(r"csrftoken=([^;]+)", cookie).group(1)
-                    for _ in range(15):
-                        plan.append(
-                            f"POST\t{host}\t/buy/{product.slug}/\tcsrftoken={csrf_cookie}\t"
-                            f"csrfmiddlewaretoken={token}&attempt={uuid.uuid4().hex}"
-                        )
-                    plan += [f"GET\t{host}\t/p/{product.slug}/\t\t"] * 10
-                plan += [f"GET\t{host}\t/\t\t"] * 50
-                plan += [f"GET\t{host}\t/d/{t}/\t\t" for t in tokens for _ in range(8)]
-            rng.shuffle(plan)
+        with gunicorn("config.wsgi:application", web_port, env, workers=4, threads=4) as server:
+            plan = plan_lines(stores, web_port)
+            cpu_before = server_cpu_seconds(server) + server_cpu_seconds(standin)
             plan_file = Path(tempfile.mkstemp(suffix=".tsv")[1])
             plan_file.write_text("\n".join(plan) + "\n")
             out = subprocess.run(
@@ -161,6 +195,7 @@ def main() -> None:
                 text=True,
                 check=True,
             ).stdout
+            cpu_load = server_cpu_seconds(server) + server_cpu_seconds(standin) - cpu_before
             plan_file.unlink()
         # The baseline in the same run: the stock one-query page, same server shape, same
         # 100 connections (bench/one_query_urls.py, on the untenanted app).
@@ -170,14 +205,16 @@ def main() -> None:
             {**env, "BENCH_STORE": stores[0][0].subdomain},
             workers=4,
             threads=4,
-        ):
+        ) as server:
             wrk(f"http://127.0.0.1:{web_port}/one-query/", stores[0][0].host, seconds=3)
+            cpu_before = server_cpu_seconds(server)
             baseline = wrk(
                 f"http://127.0.0.1:{web_port}/one-query/",
                 stores[0][0].host,
                 seconds=min(args.seconds, 30),
                 connections=args.users,
             )
+            cpu_baseline = server_cpu_seconds(server) - cpu_before
             if baseline["non_2xx"]:
                 raise SystemExit(f"one-query page: {baseline['non_2xx']} non-2xx responses")
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -194,7 +231,15 @@ def main() -> None:
         print(f"non-2xx/3xx: {non_ok.group(1) if non_ok else 0}; socket errors: {errors}")
         print(
             f"one-query page, same server shape, {args.users} connections: {baseline['rps']:.0f} req/s "
-            f"(p99 {baseline['p99_ms']:.0f} ms); the load ran at {rps / baseline['rps']:.2f} of it"
+            f"(p99 {baseline['p99_ms']:.0f} ms{'; socket errors ' + baseline['socket_errors'] if baseline['socket_errors'] else ''}); "
+            f"the load ran at {rps / baseline['rps']:.2f} of it"
+        )
+        # Steadier than requests/s on a shared machine: CPU time of the servers (gunicorn
+        # and its workers, plus the stand-in for the load) per request.
+        print(
+            f"server CPU per request: load {1000 * cpu_load / total:.2f} ms "
+            f"(gunicorn + stand-in), one-query page "
+            f"{1000 * cpu_baseline / baseline['requests']:.2f} ms"
         )
         sessions = [r for r in helper.requests("/v1/checkout/sessions") if r["method"] == "POST"]
         print(f"checkout sessions created at the stand-in: {len(sessions)}")

@@ -514,23 +514,44 @@ def checkout_start(
     return session
 
 
+def _insert_or_ignore(obj, *, unique: str) -> None:
+    """INSERT one row, or nothing when a row with the same `unique` column exists: one
+    statement (bulk_create(ignore_conflicts=True) wraps it in BEGIN/COMMIT, get_or_create
+    adds a SELECT and a savepoint)."""
+    meta = obj._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    # Names from model meta, quoted; values are parameters.
+    sql = "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING".format(  # noqa: S608
+        quote(meta.db_table),
+        ", ".join(quote(f.column) for f in fields),
+        ", ".join(["%s"] * len(fields)),
+        quote(meta.get_field(unique).column),
+    )
+    values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+
+
 def checkout_record(*, session: CheckoutSession, product: Product, plan: CheckoutPlan) -> None:
-    """Remember what the platform asked Stripe for (a retried click finds it already)."""
+    """Remember what the platform asked Stripe for (a retried click finds it already: the
+    first record of a session stays)."""
     expires = datetime.fromtimestamp(session.expires_at, tz=UTC) if session.expires_at else None
-    CheckoutRecord.objects.get_or_create(
-        session_id=session.id,
-        defaults={
-            "product": product,
-            "amount": plan.amount,
-            "currency": plan.currency,
-            "fee": plan.fee,
-            "fee_percent": plan.fee_percent,
-            "fee_fixed": plan.fee_fixed,
-            "code_id": plan.code_id,
-            "discount": plan.discount,
-            "tax_enabled": plan.tax_enabled,
-            "expires_at": expires,
-        },
+    _insert_or_ignore(
+        CheckoutRecord(
+            session_id=session.id,
+            product=product,
+            amount=plan.amount,
+            currency=plan.currency,
+            fee=plan.fee,
+            fee_percent=plan.fee_percent,
+            fee_fixed=plan.fee_fixed,
+            code_id=plan.code_id,
+            discount=plan.discount,
+            tax_enabled=plan.tax_enabled,
+            expires_at=expires,
+        ),
+        unique="session_id",
     )
 
 

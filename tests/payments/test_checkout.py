@@ -80,6 +80,39 @@ def test_a_retried_click_reuses_the_same_checkout_session(alice_store, standin):
     assert _session_id(_buy(alice_store, product, attempt="f" * 32)) != first
 
 
+def test_a_checkout_costs_four_queries_and_a_retried_click_records_nothing_new(
+    alice_store, standin
+):
+    """The product, the store's Stripe account, the record (one INSERT ... ON CONFLICT:
+    no SELECT, no transaction around it) and the store's status after the Stripe call."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from payments.models import CheckoutRecord
+
+    connect_store(alice_store, standin)
+    product = product_with_file(alice_store, price=1500)
+    client = store_client(alice_store)
+    client.get("/")  # warm the host cache
+    attempt = "fedcba9876543210fedcba9876543210"
+    for _ in range(2):  # the second is a retried click: the same session, one record
+        with CaptureQueriesContext(connection) as queries:
+            response = client.post(f"/buy/{product.slug}/", {"attempt": attempt})
+        assert response.status_code == 302
+        statements = [
+            q["sql"]
+            for q in queries.captured_queries
+            if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "SET"))
+        ]
+        assert len(statements) == 4, statements
+        assert not any(s.startswith(("BEGIN", "COMMIT")) for s in statements), statements
+    with in_schema(alice_store):
+        record = CheckoutRecord.objects.get()
+    assert record.session_id == _session_id(response)
+    assert (record.amount, record.currency, record.status) == (1500, "usd", "open")
+    assert record.expires_at is not None and record.created_at is not None
+
+
 def test_a_store_that_cannot_charge_gets_no_session(alice_store, standin):
     product = product_with_file(alice_store)
     response = _buy(alice_store, product)

@@ -41,3 +41,47 @@ def test_deploy_readme_names_the_pinned_version():
 
     readme = Path(__file__).resolve().parents[2] / "deploy" / "README.md"
     assert stripe_client.STRIPE_API_VERSION in readme.read_text()
+
+
+def _proxy_env(monkeypatch, proxy: str | None) -> None:
+    for name in (
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+        "no_proxy",
+        "NO_PROXY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    if proxy:
+        monkeypatch.setenv("http_proxy", proxy)
+        monkeypatch.setenv("https_proxy", proxy)
+
+
+def test_the_environments_proxy_is_read_when_the_client_is_built_not_on_each_call(
+    alice_store, standin, monkeypatch
+):
+    import pytest
+
+    from tests.live import free_port
+
+    row = connect_store(alice_store, standin)
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    # A proxy named in the environment when the client is built is used for every call.
+    _proxy_env(monkeypatch, dead)
+    monkeypatch.setattr(stripe_client, "_client_cache", None)
+    with pytest.raises(stripe_client.StripeFailure) as failed:
+        stripe_client.account_retrieve(row.stripe_account_id)
+    assert failed.value.retryable  # could not connect (to the proxy)
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    monkeypatch.setattr(stripe_client, "_client_cache", None)
+    assert stripe_client.account_retrieve(row.stripe_account_id).id == row.stripe_account_id
+    # Built without one, no call looks at the environment again (requests would walk all
+    # of os.environ twice per call): a proxy variable set afterwards changes nothing.
+    _proxy_env(monkeypatch, None)
+    monkeypatch.setattr(stripe_client, "_client_cache", None)
+    stripe_client.account_retrieve(row.stripe_account_id)
+    _proxy_env(monkeypatch, dead)
+    assert stripe_client.account_retrieve(row.stripe_account_id).id == row.stripe_account_id
