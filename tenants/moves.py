@@ -325,6 +325,21 @@ def _replication_drop(source, target, schema: str) -> None:
     _run(source, f"DROP PUBLICATION IF EXISTS {name}")
 
 
+def _slot_create(source, name: str, timeout: float) -> None:
+    """A logical slot starts from a consistent point: PostgreSQL waits for every
+    transaction that has written and is still open on the source *server* (any database)."""
+    _run(source, "SET statement_timeout = %s", [f"{int(timeout * 1000)}"])
+    try:
+        _run(source, "SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", [name])
+    except psycopg2.errors.QueryCanceled as exc:
+        raise MoveError(
+            f"The replication slot was not created within {timeout:.0f} s: a transaction "
+            "stays open on the source server (pg_stat_activity.xact_start). Retry when it ends."
+        ) from exc
+    finally:
+        _run(source, "RESET statement_timeout")
+
+
 def _set_moving(store: Store, to: str) -> None:
     store.moving_to = to
     store.save(update_fields=["moving_to"])  # drops the routing cache (tenants.signals)
@@ -360,7 +375,8 @@ def store_move(
         # The publication before the slot: the slot decodes with the catalog as of its
         # start, where a publication created later does not exist yet.
         _run(source, f"CREATE PUBLICATION {name} FOR TABLES IN SCHEMA {quote(schema)}")
-        _run(source, "SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", [name])
+        say("creating the replication slot (it waits for transactions open on the source server)")
+        _slot_create(source, name, timeout)
         # The slot exists already (created above): a subscription that creates its own slot
         # hangs when both databases are in one cluster.
         _run(
