@@ -10,7 +10,9 @@ function init(args)
   plan = {}
   for line in io.lines(args[1]) do
     local method, host, path, cookie, body = line:match("^(.-)\t(.-)\t(.-)\t(.-)\t(.*)$")
-    local headers = { ["Host"] = host }
+    -- A browser's User-Agent: product page views are counted as a shopper's would be
+    -- (catalog.pageviews counts no request without one, as it counts no bot).
+    local headers = { ["Host"] = host, ["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36" }
     if cookie ~= "" then headers["Cookie"] = cookie end
     if method == "POST" then
       headers["Content-Type"] = "application/x-www-form-urlencoded"

@@ -13,6 +13,8 @@ screenshots as axe-<page>.json.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import hashlib
 import re
 import shutil
@@ -117,6 +119,24 @@ def _mail_link(stack: LiveStack, to: str, pattern: str, timeout: float = 20) -> 
     raise AssertionError(f"no email to {to} matching {pattern}")
 
 
+def _mail_html(stack: LiveStack, to: str, subject_start: str, timeout: float = 30) -> str:
+    """The HTML part of the email to `to` whose subject starts so (Django's file backend
+    writes each message whole, then a line of 79 dashes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in sorted((stack.artifacts / "mail").glob("*.log")):
+            for raw in path.read_bytes().split(b"\n" + b"-" * 79 + b"\n"):
+                if not raw.strip():
+                    continue
+                message = email.message_from_bytes(raw.strip(), policy=email.policy.default)
+                if message["To"] == to and str(message["Subject"]).startswith(subject_start):
+                    html = message.get_body(preferencelist=("html",))
+                    if html is not None:
+                        return html.get_content()
+        time.sleep(0.3)
+    raise AssertionError(f"no HTML email to {to} starting {subject_start!r}")
+
+
 def test_a_seller_and_a_buyer_go_through_the_whole_product(
     stack, browser, django_db_blocker, tmp_path, monkeypatch
 ):
@@ -215,8 +235,10 @@ def test_a_seller_and_a_buyer_go_through_the_whole_product(
     page.goto(f"http://{sub}.localhost:{stack.web_port}/dashboard/sales/")
     page.wait_for_selector("text=bob@example.com", timeout=30_000)
     shot(page, "sales")
+    page.click("details.refund-form summary")  # opens the refund form: all that remains
+    shot(page, "refund-form")
     page.once("dialog", lambda dialog: dialog.accept())
-    page.click("form[action$='/refund/'] button")
+    page.click("form[action$='/refund/'] button[type=submit]")
     page.wait_for_selector("text=Refunded", timeout=15_000)
     shot(page, "refunded")
     response = shop.goto(download_url)
@@ -246,6 +268,11 @@ def test_a_seller_and_a_buyer_go_through_the_whole_product(
     shop.wait_for_selector("#download", timeout=30_000)
     assert "code JOURNEY20" in shop.content()
     shot(shop, "thank-you-code")
+    # Her receipt, as a mail client shows it on her phone: the code, the discount, the card.
+    receipt = _mail_html(stack, "carol@example.com", "Your receipt")
+    assert "JOURNEY20" in receipt and "$11.60" in receipt and "4242" in receipt, receipt[:3000]
+    shop.set_content(receipt)
+    shot(shop, "receipt-phone", axe=False)  # an email: the mail client's page, not ours
     page.goto(f"http://{sub}.localhost:{stack.web_port}/dashboard/sales/")
     page.wait_for_selector("text=carol@example.com", timeout=30_000)
     assert "code JOURNEY20" in page.content()
@@ -277,4 +304,4 @@ def test_a_seller_and_a_buyer_go_through_the_whole_product(
     assert response.status == 503
     assert "temporarily unavailable" in shop.content()
     shot(shop, "storefront-unavailable")
-    assert len(shot.checked) == 23, shot.checked
+    assert len(shot.checked) == 24, shot.checked

@@ -187,7 +187,21 @@ def test_the_sales_lists_buttons_fit_at_1280(browser_for):
     form = page.locator(".refund-form form").first
     assert form.locator("input[name=amount]").input_value() == "12.00"
     box = form.bounding_box()
+    wrap = page.locator(".table-wrap").bounding_box()
     assert box and box["x"] + box["width"] <= LAPTOP["width"], box
+    # Open, it still fits the table's box: nothing cut off, nothing to scroll sideways.
+    assert box["x"] >= wrap["x"] and box["x"] + box["width"] <= wrap["x"] + wrap["width"], (
+        box,
+        wrap,
+    )
+    for field in ("input[name=amount]", "select[name=reason]", "textarea[name=note]"):
+        inner = form.locator(field).bounding_box()
+        assert inner and inner["x"] + inner["width"] <= box["x"] + box["width"] + 1, field
+    overflow = page.evaluate(
+        "(() => { const w = document.querySelector('.table-wrap');"
+        " return w.scrollWidth - w.clientWidth; })()"
+    )
+    assert overflow <= 0
     page.screenshot(path=str(SHOTS / "sales-refund-form.png"), full_page=True)
     assert_accessible(page, "sales-refund-form", report_dir=SHOTS)
 
