@@ -520,7 +520,9 @@ def _insert_or_ignore(obj, *, unique: str) -> None:
     adds a SELECT and a savepoint)."""
     meta = obj._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
+    # The store's own connection: its schema may be in another cell (tenants.cells).
+    db = connections[cells.current_alias()]
+    quote = db.ops.quote_name
     # Names from model meta, quoted; values are parameters.
     sql = "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING".format(  # noqa: S608
         quote(meta.db_table),
@@ -528,8 +530,8 @@ def _insert_or_ignore(obj, *, unique: str) -> None:
         ", ".join(["%s"] * len(fields)),
         quote(meta.get_field(unique).column),
     )
-    values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
-    with connection.cursor() as cursor:
+    values = [f.get_db_prep_save(f.pre_save(obj, add=True), db) for f in fields]
+    with db.cursor() as cursor:
         cursor.execute(sql, values)
 
 
