@@ -1,14 +1,24 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 
 from django.core import mail
+from django.core.files.base import ContentFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from payments.models import DownloadLog, Purchase
+from catalog.models import Product, ProductFile
+from catalog.storage import private_storage
+from payments.models import DownloadGrant, DownloadLog, Purchase, StampedCopy
 from payments.platform.models import FeeLedgerEntry
-from payments.services import charge_state_record, download_url_for
+from payments.services import (
+    charge_state_record,
+    download_open,
+    download_token_for,
+    download_url_for,
+)
 from tests.conftest import store_client
 from tests.factories import in_schema, pdf_bytes, product_with_file, purchase
 
@@ -122,6 +132,97 @@ def test_alices_token_on_mallorys_domain_finds_nothing(alice_store, mallory_stor
         )
     assert store_client(mallory_store).get(url).status_code == 404
     assert store_client(alice_store).get(url).status_code == 200
+
+
+def test_an_allowed_download_is_one_statement_that_counts_and_logs(alice_store):
+    """Check, count, log and the file to deliver in one statement
+    (payments.services._OPEN_FAST); a refusal takes the checks one by one and counts
+    nothing."""
+    product = product_with_file(alice_store, download_limit=2)
+    bought = purchase(alice_store, product)
+    with in_schema(alice_store):
+        url = _path(
+            download_url_for(
+                Purchase.objects.prefetch_related("grants").get(pk=bought.pk), store=alice_store
+            )
+        )
+    client = store_client(alice_store)
+    client.get("/")  # warm the host cache
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        assert response.status_code == 200
+        assert b"".join(response.streaming_content) == pdf_bytes()
+        assert response["Content-Disposition"].startswith('attachment; filename="Field Guide.pdf"')
+        statements = [
+            q["sql"]
+            for q in queries.captured_queries
+            if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "SET"))
+        ]
+        assert len(statements) == 1, statements
+    assert client.get(url).status_code == 429  # the limit: refused, not counted
+    with in_schema(alice_store):
+        grant = DownloadGrant.objects.get(purchase=bought)
+        assert grant.download_count == 2
+        assert DownloadLog.objects.filter(grant=grant).count() == 2
+
+
+def test_a_refused_download_says_why_and_counts_nothing(alice_store):
+    product = product_with_file(alice_store)
+    bought = purchase(alice_store, product)
+    with in_schema(alice_store):
+        token = download_token_for(bought, store=alice_store)
+        grants = DownloadGrant.objects.filter(purchase=bought)
+        grants.update(expires_at=timezone.now() - timedelta(minutes=1))
+        assert download_open(token=token, ip=None, user_agent="").reason == "expired"
+        grants.update(expires_at=None, revoked_at=timezone.now(), revoked_reason="refunded")
+        assert download_open(token=token, ip=None, user_agent="").reason == "refunded"
+        assert download_open(token=token + "x", ip=None, user_agent="").reason == "unknown"
+        assert grants.get().download_count == 0 and not DownloadLog.objects.exists()
+
+
+def test_a_grant_without_a_file_slot_serves_the_products_own_file_in_one_statement(
+    alice_store,
+):
+    """A grant written before files had slots (no slot, no version)."""
+    data = pdf_bytes(2)
+    with in_schema(alice_store):
+        name = private_storage().save("products/legacy.pdf", ContentFile(data))
+        product = Product.objects.create(
+            title="Legacy", slug="legacy", price=900, status="published", file=name,
+            file_name="Legacy Guide", page_count=2, file_size=len(data), sha256="0" * 64,
+        )  # fmt: skip
+    bought = purchase(alice_store, product)
+    with in_schema(alice_store):
+        assert DownloadGrant.objects.get(purchase=bought).slot_id is None
+        token = download_token_for(bought, store=alice_store)
+        with CaptureQueriesContext(connection) as queries:
+            decision = download_open(token=token, ip=None, user_agent="")
+        assert len(queries.captured_queries) == 1
+        assert (decision.allowed, decision.file_name, decision.filename) == (
+            True,
+            name,
+            "Legacy Guide.pdf",
+        )
+
+
+def test_a_stamped_copy_of_an_earlier_version_is_not_delivered(
+    alice_store, django_capture_on_commit_callbacks
+):
+    product = product_with_file(alice_store, stamping=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        bought = purchase(alice_store, product, email="bob@example.com")
+    with in_schema(alice_store):
+        token = download_token_for(bought, store=alice_store)
+        copy = StampedCopy.objects.get(purchase=bought, state="ready")
+        older = ProductFile.objects.create(
+            product=product, file="products/older.pdf", file_name="old.pdf", page_count=1,
+            file_size=1, sha256="0" * 64,
+        )  # fmt: skip
+        StampedCopy.objects.filter(pk=copy.pk).update(version=older)
+        decision = download_open(token=token, ip=None, user_agent="")
+        assert (decision.allowed, decision.reason) == (False, "preparing")
+        assert DownloadGrant.objects.get(purchase=bought).download_count == 0
 
 
 def test_a_download_costs_at_most_three_queries(alice_store):

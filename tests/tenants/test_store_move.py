@@ -122,7 +122,7 @@ def test_a_store_moves_to_another_cell_and_back_while_a_buyer_downloads(
             bought = purchase(store, product, email="buyer@example.com")
             with cells.in_store(store):
                 token = download_token_for(
-                    Purchase.objects.select_related("grant").get(pk=bought.pk), store=store
+                    Purchase.objects.prefetch_related("grants").get(pk=bought.pk), store=store
                 )
             seller = store_client(store, owner)
             assert seller.get("/dashboard/").status_code == 200
@@ -217,7 +217,7 @@ def test_a_download_during_the_window_is_served_and_counted_after_the_move(alice
     bought = purchase(alice_store, product, email="bob@example.com")
     with cells.in_store(alice_store):
         token = download_token_for(
-            Purchase.objects.select_related("grant").get(pk=bought.pk), store=alice_store
+            Purchase.objects.prefetch_related("grants").get(pk=bought.pk), store=alice_store
         )
     alice_store.moving_to = "b"
     alice_store.save(update_fields=["moving_to"])
