@@ -7,6 +7,7 @@ stand-in made and post them to our endpoint signed exactly as Stripe signs them.
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 
 import pytest
@@ -79,6 +80,31 @@ def post_event(client, event: dict, *, secret: str = SECRET, at: int | None = No
         content_type="application/json",
         HTTP_STRIPE_SIGNATURE=sign(body, secret=secret, at=at),
     )
+
+
+def checkout_session_id(response) -> str:
+    """The Checkout Session id a /buy/ redirect to the stand-in's hosted page names."""
+    return re.search(r"/hosted/checkout/(cs_[A-Za-z0-9_]+)", response["Location"]).group(1)
+
+
+def events_deliver(
+    standin: Standin, account: str, capture, *, seen: set[str] | None = None
+) -> list:
+    """Post every event of the account not posted yet (signed as Stripe signs them), each
+    with its on-commit callbacks run; the inbox rows, in order."""
+    from payments.platform.models import StripeEvent
+    from tests.conftest import main_client
+
+    seen = seen if seen is not None else set()
+    rows = []
+    for event in standin.events(account=account):
+        if event["id"] in seen:
+            continue
+        seen.add(event["id"])
+        with capture(execute=True):
+            assert post_event(main_client(), standin.event_payload(event)).status_code == 200
+        rows.append(StripeEvent.objects.get(event_id=event["id"]))
+    return rows
 
 
 def connect_store(store, standin: Standin, *, outcome: str = "complete", country: str = "US"):

@@ -17,13 +17,9 @@ from payments.models import DownloadGrant, Purchase
 from payments.services import download_links, library_link_create
 from tests.conftest import main_client, store_client
 from tests.factories import add_file, in_schema, product_with_file
-from tests.payments.conftest import connect_store, post_event
+from tests.payments.conftest import checkout_session_id, connect_store, post_event
 
 ATTEMPT = "0123456789abcdef0123456789abcdef"
-
-
-def _session_id(response) -> str:
-    return re.search(r"/hosted/checkout/(cs_[A-Za-z0-9_]+)", response["Location"]).group(1)
 
 
 def _shelf(store):
@@ -81,7 +77,7 @@ def test_a_bundle_purchase_grants_each_file_with_its_own_link_and_limit(
     assert "Bundle of 2 products" in shown and "In this bundle" in shown
     assert "Bought separately: <s>$29.00</s> · you save $9.00 (31 %)" in shown
 
-    session_id = _session_id(
+    session_id = checkout_session_id(
         store_client(alice_store).post(f"/buy/{bundle.slug}/", {"attempt": ATTEMPT})
     )
     made = [r for r in standin.requests("/v1/checkout/sessions") if r["method"] == "POST"][-1]

@@ -11,17 +11,13 @@ from payments.models import Purchase
 from payments.platform.models import FeeLedgerEntry, StripeEvent
 from tests.conftest import main_client, store_client
 from tests.factories import in_schema, pdf_bytes, product_with_file
-from tests.payments.conftest import connect_store, post_event
+from tests.payments.conftest import checkout_session_id, connect_store, post_event
 
 ATTEMPT = "0123456789abcdef0123456789abcdef"
 
 
 def _buy(store, product, attempt: str = ATTEMPT):
     return store_client(store).post(f"/buy/{product.slug}/", {"attempt": attempt})
-
-
-def _session_id(response) -> str:
-    return re.search(r"/hosted/checkout/(cs_[A-Za-z0-9_]+)", response["Location"]).group(1)
 
 
 def test_the_whole_sale_through_the_stand_in(
@@ -31,7 +27,7 @@ def test_the_whole_sale_through_the_stand_in(
     product = product_with_file(alice_store, price=1999)
     response = _buy(alice_store, product)
     assert response.status_code == 302
-    session_id = _session_id(response)
+    session_id = checkout_session_id(response)
 
     created = [r for r in standin.requests("/v1/checkout/sessions") if r["method"] == "POST"][-1]
     account = alice_store.stripe_account.stripe_account_id
@@ -75,9 +71,12 @@ def test_the_whole_sale_through_the_stand_in(
 def test_a_retried_click_reuses_the_same_checkout_session(alice_store, standin):
     connect_store(alice_store, standin)
     product = product_with_file(alice_store)
-    first, second = _session_id(_buy(alice_store, product)), _session_id(_buy(alice_store, product))
+    first, second = (
+        checkout_session_id(_buy(alice_store, product)),
+        checkout_session_id(_buy(alice_store, product)),
+    )
     assert first == second
-    assert _session_id(_buy(alice_store, product, attempt="f" * 32)) != first
+    assert checkout_session_id(_buy(alice_store, product, attempt="f" * 32)) != first
 
 
 def test_a_checkout_costs_four_queries_and_a_retried_click_records_nothing_new(
@@ -108,7 +107,7 @@ def test_a_checkout_costs_four_queries_and_a_retried_click_records_nothing_new(
         assert not any(s.startswith(("BEGIN", "COMMIT")) for s in statements), statements
     with in_schema(alice_store):
         record = CheckoutRecord.objects.get()
-    assert record.session_id == _session_id(response)
+    assert record.session_id == checkout_session_id(response)
     assert (record.amount, record.currency, record.status) == (1500, "usd", "open")
     assert record.expires_at is not None and record.created_at is not None
 
@@ -272,7 +271,7 @@ def test_reconciliation_creates_purchases_for_sessions_paid_at_stripe(alice_stor
 
     connect_store(alice_store, standin)
     product = product_with_file(alice_store)
-    session_id = _session_id(_buy(alice_store, product))
+    session_id = checkout_session_id(_buy(alice_store, product))
     standin.call("POST", f"/sessions/{session_id}/pay", {"email": "carol@example.com"})
     # No webhook arrived and the buyer closed the tab before the thank-you page.
     with in_schema(alice_store):
@@ -287,7 +286,7 @@ def test_a_refund_from_the_dashboard_goes_through_stripe_and_revokes_access(
 ):
     connect_store(alice_store, standin)
     product = product_with_file(alice_store)
-    session_id = _session_id(_buy(alice_store, product))
+    session_id = checkout_session_id(_buy(alice_store, product))
     standin.call("POST", f"/sessions/{session_id}/pay", {"email": "bob@example.com"})
     store_client(alice_store).get(f"/thanks/?session_id={session_id}")
     with in_schema(alice_store):
@@ -311,7 +310,7 @@ def test_a_refund_from_the_dashboard_goes_through_stripe_and_revokes_access(
 def test_a_refund_stripe_refuses_changes_nothing(alice, alice_store, standin):
     connect_store(alice_store, standin)
     product = product_with_file(alice_store)
-    session_id = _session_id(_buy(alice_store, product))
+    session_id = checkout_session_id(_buy(alice_store, product))
     standin.call("POST", f"/sessions/{session_id}/pay", {"email": "bob@example.com"})
     store_client(alice_store).get(f"/thanks/?session_id={session_id}")
     with in_schema(alice_store):

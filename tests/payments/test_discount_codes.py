@@ -20,7 +20,7 @@ from payments.models import CodeHold, Purchase
 from payments.platform.models import FeeLedgerEntry
 from tests.conftest import main_client, store_client
 from tests.factories import in_schema, pdf_bytes, product_with_file
-from tests.payments.conftest import connect_store, post_event
+from tests.payments.conftest import checkout_session_id, connect_store, post_event
 
 ATTEMPT = "0123456789abcdef0123456789abcdef"
 
@@ -37,10 +37,6 @@ def _buy(store, product, *, code: str = "", email: str = "", attempt: str = ATTE
     if email:
         data["email"] = email
     return store_client(store).post(f"/buy/{product.slug}/", data)
-
-
-def _session_id(response) -> str:
-    return re.search(r"/hosted/checkout/(cs_[A-Za-z0-9_]+)", response["Location"]).group(1)
 
 
 def _created_sessions(standin, store) -> list[dict]:
@@ -65,7 +61,7 @@ def test_a_percent_code_shows_on_the_page_the_session_the_fee_the_receipt_and_th
 
     response = _buy(alice_store, product, code="sPrInG")
     assert response.status_code == 302
-    session_id = _session_id(response)
+    session_id = checkout_session_id(response)
     created = _created_sessions(standin, alice_store)[-1]["params"]
     item = created["line_items"]["0"] if "0" in created["line_items"] else created["line_items"][0]
     assert int(item["price_data"]["unit_amount"]) == 1500
@@ -241,9 +237,9 @@ def test_a_limited_code_gives_its_last_use_once_and_frees_it_when_a_hold_lapses(
     connect_store(alice_store, standin)
     product = product_with_file(alice_store)
     _code(alice_store, code="TWO", value="10", max_uses=2)
-    first = _session_id(_buy(alice_store, product, code="TWO", attempt="1" * 32))
+    first = checkout_session_id(_buy(alice_store, product, code="TWO", attempt="1" * 32))
     # The same click again reuses its hold and its session (no second payable session).
-    assert _session_id(_buy(alice_store, product, code="TWO", attempt="1" * 32)) == first
+    assert checkout_session_id(_buy(alice_store, product, code="TWO", attempt="1" * 32)) == first
     assert _buy(alice_store, product, code="TWO", attempt="2" * 32).status_code == 302
     used_up = _buy(alice_store, product, code="TWO", attempt="3" * 32)
     assert used_up.status_code == 409 and "used up" in used_up.content.decode()

@@ -8,8 +8,6 @@ signs them. Alice owns `alice`, Bob buys; Alice's Stripe account has its own API
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import stripe
 from django.core import mail
@@ -20,7 +18,7 @@ from payments.platform.models import FeeLedgerEntry, PaymentIncident, StripeEven
 from payments.services import DISPUTE_ACCESS
 from tests.conftest import main_client, store_client
 from tests.factories import in_schema, product_with_file
-from tests.payments.conftest import connect_store, post_event
+from tests.payments.conftest import checkout_session_id, connect_store, events_deliver, post_event
 
 ATTEMPT = "0123456789abcdef0123456789abcdef"
 
@@ -29,30 +27,12 @@ def _buy(store, product, attempt: str = ATTEMPT):
     return store_client(store).post(f"/buy/{product.slug}/", {"attempt": attempt})
 
 
-def _session_id(response) -> str:
-    return re.search(r"/hosted/checkout/(cs_[A-Za-z0-9_]+)", response["Location"]).group(1)
-
-
-def _deliver_all(standin, account: str, capture, *, seen: set[str] | None = None) -> list:
-    """Post every event of the account not posted yet; the inbox rows, in order."""
-    seen = seen if seen is not None else set()
-    rows = []
-    for event in standin.events(account=account):
-        if event["id"] in seen:
-            continue
-        seen.add(event["id"])
-        with capture(execute=True):
-            assert post_event(main_client(), standin.event_payload(event)).status_code == 200
-        rows.append(StripeEvent.objects.get(event_id=event["id"]))
-    return rows
-
-
 def _bought(store, standin, capture, *, email: str = "bob@example.com"):
     """Bob pays for a PDF of Alice's; every event is delivered. (product, purchase, token)"""
     product = product_with_file(store, price=1999)
-    session_id = _session_id(_buy(store, product))
+    session_id = checkout_session_id(_buy(store, product))
     standin.call("POST", f"/sessions/{session_id}/pay", {"email": email})
-    _deliver_all(standin, store.stripe_account.stripe_account_id, capture)
+    events_deliver(standin, store.stripe_account.stripe_account_id, capture)
     with in_schema(store):
         purchase = Purchase.objects.prefetch_related("grants").get(checkout_session_id=session_id)
     return product, purchase
@@ -114,7 +94,7 @@ def test_each_dispute_status_sets_the_buyers_access(
     for step in steps:
         dispute = standin.call("POST", f"/disputes/{dispute['id']}/status", {"status": step})
     assert dispute["status"] == status
-    rows = _deliver_all(standin, account, capture, seen=seen)
+    rows = events_deliver(standin, account, capture, seen=seen)
     assert [r.status for r in rows] == [StripeEvent.Status.DONE] * (1 + len(steps))
     if steps and status in ("won", "lost", "warning_closed"):
         assert rows[-1].type == "charge.dispute.closed"
@@ -221,7 +201,7 @@ def test_a_session_the_seller_made_with_their_own_key_delivers_nothing(
     assert made["own_key"] and made["stripe_account"] == account
     standin.call("POST", f"/sessions/{session.id}/pay", {"email": "mallory-friend@example.com"})
 
-    rows = _deliver_all(standin, account, capture)
+    rows = events_deliver(standin, account, capture)
     completed = next(r for r in rows if r.type == "checkout.session.completed")
     assert completed.status == StripeEvent.Status.IGNORED
     # Every other way a purchase can be made finds nothing either.
@@ -253,7 +233,7 @@ def test_a_recorded_session_whose_fee_differs_at_stripe_delivers_nothing(
 ):
     connect_store(alice_store, standin)
     product = product_with_file(alice_store, price=1999)
-    session_id = _session_id(_buy(alice_store, product))
+    session_id = checkout_session_id(_buy(alice_store, product))
     with in_schema(alice_store):
         record = CheckoutRecord.objects.get(session_id=session_id)
         assert (record.amount, record.currency, record.fee) == (1999, "usd", 130)
@@ -261,7 +241,7 @@ def test_a_recorded_session_whose_fee_differs_at_stripe_delivers_nothing(
         # a fee Stripe never applied): nothing may be delivered on Stripe's word alone.
         CheckoutRecord.objects.filter(pk=record.pk).update(fee=200)
     standin.call("POST", f"/sessions/{session_id}/pay", {"email": "bob@example.com"})
-    _deliver_all(
+    events_deliver(
         standin, alice_store.stripe_account.stripe_account_id, django_capture_on_commit_callbacks
     )
     store_client(alice_store).get(f"/thanks/?session_id={session_id}")
@@ -275,7 +255,7 @@ def test_a_recorded_session_whose_fee_differs_at_stripe_delivers_nothing(
 def test_the_platform_records_each_session_before_the_redirect(alice_store, standin):
     connect_store(alice_store, standin)
     product = product_with_file(alice_store, price=1999)
-    session_id = _session_id(_buy(alice_store, product))
+    session_id = checkout_session_id(_buy(alice_store, product))
     with in_schema(alice_store):
         record = CheckoutRecord.objects.get(session_id=session_id)
     assert record.product_id == product.pk and record.status == CheckoutRecord.Status.OPEN
@@ -297,7 +277,7 @@ def test_a_renamed_product_between_two_clicks_still_gets_a_working_checkout(alic
         product.save()
     again = _buy(alice_store, product)  # same attempt id: the buyer's retried click
     assert again.status_code == 302, again.content[:300]
-    session_id = _session_id(again)
+    session_id = checkout_session_id(again)
     creates = [r for r in standin.requests("/v1/checkout/sessions") if r["method"] == "POST"]
     assert all(r["status"] == 200 for r in creates[-2:])
     # The new session is recorded and payable.
@@ -306,7 +286,7 @@ def test_a_renamed_product_between_two_clicks_still_gets_a_working_checkout(alic
     paid = standin.call("POST", f"/sessions/{session_id}/pay", {"email": "bob@example.com"})
     assert paid["ok"]
     # And a plain double click still reuses the session.
-    assert _session_id(_buy(alice_store, product)) == session_id
+    assert checkout_session_id(_buy(alice_store, product)) == session_id
 
 
 # --- A suspended store takes no money -----------------------------------------------------
@@ -320,7 +300,7 @@ def test_suspending_a_store_expires_its_open_sessions_and_stops_new_ones(
 
     connect_store(alice_store, standin)
     product = product_with_file(alice_store, price=1999)
-    open_id = _session_id(_buy(alice_store, product))
+    open_id = checkout_session_id(_buy(alice_store, product))
     olivia = User.objects.create_superuser("olivia@example.com", "pw-olivia-123456")
     with django_capture_on_commit_callbacks(execute=True):
         console_store_suspend(actor=olivia, store=alice_store, reason="Chargebacks")
@@ -355,15 +335,15 @@ def test_a_payment_completing_for_a_suspended_store_is_refunded_and_the_buyer_to
     connect_store(alice_store, standin)
     account = alice_store.stripe_account.stripe_account_id
     product = product_with_file(alice_store, price=1999)
-    session_id = _session_id(_buy(alice_store, product))
+    session_id = checkout_session_id(_buy(alice_store, product))
     # Suspended without the console's sweep (or the sweep lost the race with the buyer).
     store_suspend(store=alice_store, reason="Chargebacks")
     standin.call("POST", f"/sessions/{session_id}/pay", {"email": "bob@example.com"})
 
-    rows = _deliver_all(standin, account, capture)
+    rows = events_deliver(standin, account, capture)
     assert {r.type: r.status for r in rows}["checkout.session.completed"] == "done"
     # Stripe's refund events come back too, and the thank-you page asks again: still once.
-    _deliver_all(standin, account, capture, seen={r.event_id for r in rows})
+    events_deliver(standin, account, capture, seen={r.event_id for r in rows})
     with capture(execute=True):
         store_client(alice_store).get(f"/thanks/?session_id={session_id}")
 

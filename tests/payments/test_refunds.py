@@ -23,35 +23,18 @@ from payments.platform.models import FeeLedgerEntry, StripeEvent
 from payments.refunds import expected_fee_refund, refunds_sync
 from tests.conftest import main_client, store_client
 from tests.factories import in_schema, product_with_file
-from tests.payments.conftest import connect_store, post_event
+from tests.payments.conftest import checkout_session_id, connect_store, events_deliver, post_event
 
 ATTEMPT = "0123456789abcdef0123456789abcdef"
-
-
-def _session_id(response) -> str:
-    return re.search(r"/hosted/checkout/(cs_[A-Za-z0-9_]+)", response["Location"]).group(1)
-
-
-def _deliver(standin, account: str, capture, *, seen: set[str]) -> list[StripeEvent]:
-    """Post every event of the account not posted yet; their inbox rows, in order."""
-    rows = []
-    for event in standin.events(account=account):
-        if event["id"] in seen:
-            continue
-        seen.add(event["id"])
-        with capture(execute=True):
-            assert post_event(main_client(), standin.event_payload(event)).status_code == 200
-        rows.append(StripeEvent.objects.get(event_id=event["id"]))
-    return rows
 
 
 def _bought(store, standin, capture, seen: set[str], *, price: int = 1999, code: str = ""):
     connect_store(store, standin)
     product = product_with_file(store, price=price)
     form = {"attempt": ATTEMPT, **({"code": code} if code else {})}
-    session_id = _session_id(store_client(store).post(f"/buy/{product.slug}/", form))
+    session_id = checkout_session_id(store_client(store).post(f"/buy/{product.slug}/", form))
     standin.call("POST", f"/sessions/{session_id}/pay", {"email": "bob@example.com"})
-    _deliver(standin, store.stripe_account.stripe_account_id, capture, seen=seen)
+    events_deliver(standin, store.stripe_account.stripe_account_id, capture, seen=seen)
     with in_schema(store):
         return Purchase.objects.get(checkout_session_id=session_id)
 
@@ -145,7 +128,7 @@ def test_a_partial_then_a_full_refund_returns_the_fee_in_proportion_and_emails_t
 
     # Stripe's events for it (charge.refunded, refund.created, and the platform's
     # application_fee.refunded on its own endpoint): nothing changes, no second email.
-    rows = _deliver(standin, account, capture, seen=seen)
+    rows = events_deliver(standin, account, capture, seen=seen)
     assert {r.type for r in rows} == {"charge.refunded", "refund.created"}
     assert all(r.status == StripeEvent.Status.DONE for r in rows)
     assert len(_refund_mails()) == 1
@@ -153,7 +136,7 @@ def test_a_partial_then_a_full_refund_returns_the_fee_in_proportion_and_emails_t
     with capture(execute=True):
         page = _refund(client, sale, "14.99", reason="duplicate")
     assert b"refunded in full and their download link no longer works" in page.content
-    _deliver(standin, account, capture, seen=seen)
+    events_deliver(standin, account, capture, seen=seen)
     with in_schema(alice_store):
         sale.refresh_from_db()
         second = Refund.objects.exclude(pk=first.pk).get()
@@ -242,7 +225,7 @@ def test_a_refund_made_in_the_sellers_stripe_dashboard_is_recorded_the_same_way(
         params={"payment_intent": sale.payment_intent_id, "amount": 700, "reason": "duplicate"}
     )
     mail.outbox.clear()
-    rows = _deliver(standin, account, capture, seen=seen)
+    rows = events_deliver(standin, account, capture, seen=seen)
     assert [r.status for r in rows] == [StripeEvent.Status.DONE] * 2
     with in_schema(alice_store):
         sale.refresh_from_db()
@@ -260,7 +243,7 @@ def test_a_refund_made_in_the_sellers_stripe_dashboard_is_recorded_the_same_way(
     )
     with capture(execute=True):
         _refund(store_client(alice_store, alice), sale, "12.99")
-    _deliver(standin, account, capture, seen=seen)
+    events_deliver(standin, account, capture, seen=seen)
     with in_schema(alice_store):
         sale.refresh_from_db()
         assert sale.status == "refunded" and sale.amount_refunded == 1999
@@ -282,7 +265,7 @@ def test_a_refund_that_fails_gives_the_access_and_the_code_use_back(
         assert DiscountCode.objects.get().uses == 1
     with capture(execute=True):
         _refund(store_client(alice_store, alice), sale, "18.00")
-    _deliver(standin, account, capture, seen=seen)
+    events_deliver(standin, account, capture, seen=seen)
     assert _download(alice_store, sale) == 410
     with in_schema(alice_store):
         assert DiscountCode.objects.get().uses == 0  # the refunded order gives its use back
@@ -291,7 +274,7 @@ def test_a_refund_that_fails_gives_the_access_and_the_code_use_back(
     standin.call(
         "POST", f"/refunds/{refund.stripe_refund_id}/fail", {"reason": "expired_or_canceled_card"}
     )
-    rows = _deliver(standin, account, capture, seen=seen)
+    rows = events_deliver(standin, account, capture, seen=seen)
     assert [r.type for r in rows] == ["refund.updated", "charge.refund.updated", "refund.failed"]
     with in_schema(alice_store):
         sale.refresh_from_db()
@@ -320,14 +303,14 @@ def test_a_taxed_sale_refunds_what_the_card_was_charged_tax_included(
     connect_store(alice_store, standin)
     store = store_update_settings(store=alice_store, tax_enabled=True)
     product = product_with_file(store, price=2000)
-    session_id = _session_id(
+    session_id = checkout_session_id(
         store_client(store).post(f"/buy/{product.slug}/", {"attempt": ATTEMPT})
     )
     standin.call(
         "POST", f"/sessions/{session_id}/pay", {"email": "bob@example.com", "country": "DE"}
     )
     account = store.stripe_account.stripe_account_id
-    _deliver(standin, account, capture, seen=seen)
+    events_deliver(standin, account, capture, seen=seen)
     with in_schema(store):
         sale = Purchase.objects.get(checkout_session_id=session_id)
     assert (sale.amount, sale.tax_amount, sale.total_charged) == (2000, 140, 2140)
@@ -336,7 +319,7 @@ def test_a_taxed_sale_refunds_what_the_card_was_charged_tax_included(
     with capture(execute=True):
         page = _refund(client, sale, "20.00")
     assert b"$1.40 remains" in page.content
-    _deliver(standin, account, capture, seen=seen)
+    events_deliver(standin, account, capture, seen=seen)
     with in_schema(store):
         sale.refresh_from_db()
         assert sale.status == "paid" and sale.amount_refunded == 2000
@@ -347,7 +330,7 @@ def test_a_taxed_sale_refunds_what_the_card_was_charged_tax_included(
     assert b"Only $1.40 of this sale is left to refund" in too_much.content
     with capture(execute=True):
         _refund(client, sale, "1.40")
-    _deliver(standin, account, capture, seen=seen)
+    events_deliver(standin, account, capture, seen=seen)
     with in_schema(store):
         sale.refresh_from_db()
         assert sale.status == "refunded" and sale.amount_refunded == 2140

@@ -11,35 +11,19 @@ import re
 from payments.balances import store_fees_backfill, store_money
 from payments.models import Purchase
 from payments.platform.models import StripeEvent
-from tests.conftest import main_client, store_client
+from tests.conftest import store_client
 from tests.factories import in_schema, product_with_file
-from tests.payments.conftest import connect_store, post_event
+from tests.payments.conftest import checkout_session_id, connect_store, events_deliver
 
 ATTEMPT = "fee0123456789abcdef0123456789ab"
-
-
-def _session_id(response) -> str:
-    return re.search(r"/hosted/checkout/(cs_[A-Za-z0-9_]+)", response["Location"]).group(1)
-
-
-def _deliver(standin, account: str, capture, seen: set[str]) -> list[StripeEvent]:
-    rows = []
-    for event in standin.events(account=account):
-        if event["id"] in seen:
-            continue
-        seen.add(event["id"])
-        with capture(execute=True):
-            assert post_event(main_client(), standin.event_payload(event)).status_code == 200
-        rows.append(StripeEvent.objects.get(event_id=event["id"]))
-    return rows
 
 
 def _pay(store, standin, capture, seen, *, price=1999, attempt=ATTEMPT) -> Purchase:
     product = product_with_file(store, price=price)
     response = store_client(store).post(f"/buy/{product.slug}/", {"attempt": attempt})
-    session_id = _session_id(response)
+    session_id = checkout_session_id(response)
     standin.call("POST", f"/sessions/{session_id}/pay", {"email": "bob@example.com"})
-    _deliver(standin, store.stripe_account.stripe_account_id, capture, seen)
+    events_deliver(standin, store.stripe_account.stripe_account_id, capture, seen=seen)
     with in_schema(store):
         return Purchase.objects.get(checkout_session_id=session_id)
 
@@ -77,7 +61,7 @@ def test_a_balance_transaction_stripe_makes_later_arrives_with_charge_updated(
     with in_schema(alice_store):
         assert store_fees_backfill(store=alice_store) == 0  # Stripe still has none
     standin.call("POST", f"/charges/{sale.charge_id}/settle")
-    rows = _deliver(standin, account, django_capture_on_commit_callbacks, seen)
+    rows = events_deliver(standin, account, django_capture_on_commit_callbacks, seen=seen)
     updated = next(r for r in rows if r.type == "charge.updated")
     assert updated.status == StripeEvent.Status.DONE, updated.last_error
     with in_schema(alice_store):
@@ -142,12 +126,20 @@ def test_alices_balance_and_payouts_come_from_her_account_cached_briefly(
 def test_a_refund_takes_the_amount_back_from_the_balance_but_not_stripes_fee(
     alice_store, standin, django_capture_on_commit_callbacks
 ):
-    from payments.services import purchase_refund
+    from payments.refunds import refund_request
 
     connect_store(alice_store, standin)
     sale = _pay(alice_store, standin, django_capture_on_commit_callbacks, set())
     with in_schema(alice_store):
-        purchase_refund(store=alice_store, purchase=sale, refund_application_fee=True)
+        refund_request(
+            store=alice_store,
+            purchase=sale,
+            amount_text="19.99",
+            reason="requested_by_customer",
+            note="",
+            attempt="refund-" + "r" * 26,
+            refund_application_fee=True,
+        )
         money = store_money(store=alice_store)
     # 1999 - 130 - 88 in (pending), 1999 out and the platform's 130 back (at once):
     # Stripe's 88 is gone for good.
