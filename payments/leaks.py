@@ -31,7 +31,7 @@ _TAG_BYTES = 4
 def _keys(schema_name: str) -> list[bytes]:
     """The store's key, then the ones from SECRET_KEY_FALLBACKS (marks made before a
     rotation still resolve)."""
-    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    secrets = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
     return [
         hmac.new(s.encode(), f"leakmark:{schema_name}".encode(), hashlib.sha256).digest()
         for s in secrets

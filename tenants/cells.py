@@ -82,21 +82,21 @@ SCHEMA_CELL_TTL = 10.0
 def cells() -> dict[str, str]:
     """{cell name: DATABASES alias}, the default cell (the control database) first."""
     found = {DEFAULT: DEFAULT_DB_ALIAS}
-    for name in getattr(settings, "STORE_CELLS", {}):
+    for name in settings.STORE_CELLS:
         found[name] = ALIAS_PREFIX + name
     return found
 
 
 def several() -> bool:
     """More than one cell configured (otherwise nothing here queries anything)."""
-    return bool(getattr(settings, "STORE_CELLS", {}))
+    return bool(settings.STORE_CELLS)
 
 
 def alias(cell: str) -> str:
     """The DATABASES alias of a cell; ValueError for a cell not configured."""
     if cell == DEFAULT or not cell:
         return DEFAULT_DB_ALIAS
-    if cell not in getattr(settings, "STORE_CELLS", {}):
+    if cell not in settings.STORE_CELLS:
         raise ValueError(f"No cell named {cell!r} (STORE_CELLS names {sorted(cells())}).")
     return ALIAS_PREFIX + cell
 
@@ -202,8 +202,8 @@ def atomic(*, savepoint: bool = True) -> Iterator[None]:
 
 
 def cell_caps() -> dict[str, int]:
-    default_cap = int(getattr(settings, "STORE_CELL_CAP", 2000))
-    caps = getattr(settings, "STORE_CELL_CAPS", {})
+    default_cap = int(settings.STORE_CELL_CAP)
+    caps = settings.STORE_CELL_CAPS
     return {name: int(caps.get(name, default_cap)) for name in cells()}
 
 

@@ -87,7 +87,7 @@ def sessions_unpinned_reason(raw_connection, params: dict[str, Any]) -> str | No
 def connection_check(sender, connection, **kwargs) -> None:
     """`connection_created` receiver: refuse a database reached through a pooler that
     does not pin sessions (checked once per process and database)."""
-    if connection.vendor != "postgresql" or not getattr(settings, "DATABASE_POOLING_CHECK", True):
+    if connection.vendor != "postgresql" or not settings.DATABASE_POOLING_CHECK:
         return
     params = connection.get_connection_params()
     key = _key(params)
