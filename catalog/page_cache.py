@@ -12,7 +12,8 @@ A request renders live when anything about it could change the page: a session o
 messages cookie (a logged-in owner sees a Dashboard link; messages show once), a query
 string (`?code=`, `?cancelled=1`), or a method other than GET. A response is stored only
 when it is a plain 200 with no cookies of its own, no session change and no message
-queued. The cache forgets a store's pages when the store, a domain, a product (price,
+queued. The next anonymous visitor of a stored page is answered before Django by
+config.edge (the WSGI entry point), from Redis in one round trip. The cache forgets a store's pages when the store, a domain, a product (price,
 status, cover…) changes: tenants.pagecache.store_pages_forget, called from the signals of
 both apps.
 """
@@ -91,9 +92,18 @@ def _fill(request: HttpRequest, body: str, holes: dict[str, str]) -> str:
     return body
 
 
-def _serve(request: HttpRequest, page: dict) -> HttpResponse:
+def _serve(request: HttpRequest, page: dict, schema: str, version: str) -> HttpResponse:
     response = HttpResponse(_fill(request, page["body"], page), content_type=page["content_type"])
     patch_vary_headers(response, ("Cookie",))  # as the live page: it differs for a session
+    # What config.edge needs to answer the next visitor before Django: the page with its
+    # holes, and the store version it is good for (the edge adds the final headers).
+    match = request.resolver_match
+    response.page_edge = {  # type: ignore[attr-defined]
+        "page": page,
+        "schema": schema,
+        "version": version,
+        "view": match.view_name if match is not None else "unmatched",
+    }
     return response
 
 
@@ -108,7 +118,7 @@ def cached_page(view):
         key = f"{BUILD}:{request.get_host()}:{request.path}"
         version, page = page_get(schema, key)
         if page is not None:
-            return _serve(request, page)
+            return _serve(request, page, schema, version)
         marker = secrets.token_hex(16)
         holes = {"csrf": f"csrfhole{marker}", "attempt": f"attempthole{marker}"}
         request._page_holes = holes
@@ -127,6 +137,6 @@ def cached_page(view):
             **holes,
         }
         page_set(schema, key, version, page)
-        return _serve(request, page)
+        return _serve(request, page, schema, version)
 
     return wrapper

@@ -225,6 +225,8 @@ CACHES["pages"] = {
     **CACHES["default"],
     "KEY_PREFIX": CACHES["default"].get("KEY_PREFIX", "") + "pages",
 }
+# Those pages answered in front of Django (config.edge), when the pages cache is Redis.
+PAGE_EDGE = env.bool("DJANGO_PAGE_EDGE", default=True)
 # Every other key carries the active schema, so one store's cache never answers another's.
 CACHES["default"]["KEY_FUNCTION"] = "django_tenants.cache.make_key"
 CACHES["default"]["REVERSE_KEY_FUNCTION"] = "django_tenants.cache.reverse_key"

@@ -18,3 +18,8 @@ if settings.REDIS_URL:
     import redis.client  # noqa: F401
 if settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     import kombu.transport.redis  # noqa: F401  (the broker client, imported on first .delay())
+
+# Cached store pages for anonymous visitors are answered before Django (config.edge).
+from config.edge import edge_wrap  # noqa: E402
+
+application = edge_wrap(application)

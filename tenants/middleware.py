@@ -113,12 +113,17 @@ class StoreMiddleware(TenantMainMiddleware):
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         # Cookies go on the parent domain so one login spans the platform's hosts; a
         # custom domain must get host-only cookies instead, or browsers drop them.
-        host = request.META.get("HTTP_HOST", "").split(":")[0].lower()
-        platform = settings.PLATFORM_DOMAIN
-        if response.cookies and host and host != platform and not host.endswith(f".{platform}"):
+        if response.cookies and host_only_cookies(request.META.get("HTTP_HOST", "")):
             for morsel in response.cookies.values():
                 morsel["domain"] = ""
         return response
+
+
+def host_only_cookies(http_host: str) -> bool:
+    """A custom domain (not the platform's): cookies must not name the platform's domain."""
+    host = http_host.split(":")[0].lower()
+    platform = settings.PLATFORM_DOMAIN
+    return bool(host) and host != platform and not host.endswith(f".{platform}")
 
 
 # Paths a suspended store still answers: its owner must be able to see why.

@@ -58,6 +58,13 @@ def page_set(schema_name: str, key: str, version: str, page: Any) -> None:
     _cache().set(_page_key(schema_name, key), (version, page), TTL)
 
 
+def version_in_redis(schema_name: str, version: str) -> tuple[str, bytes]:
+    """The store's version key as Redis names it, and the bytes it holds while the token is
+    `version`: config.edge compares them inside Redis, with the page read."""
+    cache = _cache()
+    return cache.make_key(_version_key(schema_name)), cache.client.encode(version, allow_int=False)
+
+
 def store_pages_forget(schema_name: str) -> None:
     key = _version_key(schema_name)
     _cache().set(key, secrets.token_hex(8), None)
