@@ -142,7 +142,8 @@ def _mask(secret: str) -> str:
     mask = _random_string()
     size = len(CSRF_ALLOWED_CHARS)
     return mask + "".join(
-        CSRF_ALLOWED_CHARS[(_INDEX[x] + _INDEX[y]) % size] for x, y in zip(secret, mask)
+        CSRF_ALLOWED_CHARS[(_INDEX[x] + _INDEX[y]) % size]
+        for x, y in zip(secret, mask, strict=True)
     )
 
 
