@@ -40,6 +40,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -194,7 +195,7 @@ class Edge:
 
     def __init__(self, application: Callable) -> None:
         self.application = application
-        self._script = None
+        self._script: Any = None
 
     def _client(self):
         from django_redis import get_redis_connection
@@ -202,9 +203,10 @@ class Edge:
         return get_redis_connection("pages")
 
     def _read(self, keys: list[str], args: list) -> list | None:
-        if self._script is None:
-            self._script = self._client().register_script(_READ_LUA)
-        return self._script(keys=keys, args=args)
+        script = self._script
+        if script is None:
+            script = self._script = self._client().register_script(_READ_LUA)
+        return script(keys=keys, args=args)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         started = time.perf_counter()
