@@ -141,6 +141,8 @@ def wrk(url: str, host: str, *, seconds: int = 10, connections: int = 16, thread
             "--latency",
             "--timeout",
             "10s",
+            "-s",
+            str(ROOT / "bench" / "latency.lua"),
             "-H",
             f"Host: {host}",
             url,
@@ -154,12 +156,14 @@ def wrk(url: str, host: str, *, seconds: int = 10, connections: int = 16, thread
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
+    p95 = re.search(r"LATENCY .*p95_ms=([\d.]+)", out)
     scale = {"us": 0.001, "ms": 1, "s": 1000}
     return {
         "rps": rps,
         "requests": total,
         "non_2xx": int(errors.group(1)) if errors else 0,
         "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else None,
+        "p95_ms": float(p95.group(1)) if p95 else None,
         "socket_errors": socket_errors.group(1) if socket_errors else "",
     }
 

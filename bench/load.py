@@ -231,8 +231,15 @@ def main() -> None:
         print(f"non-2xx/3xx: {non_ok.group(1) if non_ok else 0}; socket errors: {errors}")
         print(
             f"one-query page, same server shape, {args.users} connections: {baseline['rps']:.0f} req/s "
-            f"(p99 {baseline['p99_ms']:.0f} ms{'; socket errors ' + baseline['socket_errors'] if baseline['socket_errors'] else ''}); "
+            f"(p95 {baseline['p95_ms']:.0f} ms, p99 {baseline['p99_ms']:.0f} ms{'; socket errors ' + baseline['socket_errors'] if baseline['socket_errors'] else ''}); "
             f"the load ran at {rps / baseline['rps']:.2f} of it"
+        )
+        # Closed loop (each connection sends its next request when the last is answered):
+        # by Little's law the mean latency is connections / throughput, whatever the code.
+        print(
+            f"mean latency by Little's law ({args.users} connections / req/s): load "
+            f"{1000 * args.users / rps:.0f} ms, one-query page {1000 * args.users / baseline['rps']:.0f} ms; "
+            f"p95 under 150 ms needs more than {1000 * args.users / 150:.0f} req/s at the very least"
         )
         # Steadier than requests/s on a shared machine: CPU time of the servers (gunicorn
         # and its workers, plus the stand-in for the load) per request.
