@@ -148,6 +148,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--stores", type=int, default=5)
+    # The server shape, for the load and its one-query baseline alike.
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from tests.live import free_port, wait_for_port
@@ -169,7 +172,9 @@ def main() -> None:
         helper = Standin(f"http://127.0.0.1:{stripe_port}")
         stores = stores_build(args.stores, helper)
 
-        with gunicorn("config.wsgi:application", web_port, env, workers=4, threads=4) as server:
+        with gunicorn(
+            "config.wsgi:application", web_port, env, workers=args.workers, threads=args.threads
+        ) as server:
             plan = plan_lines(stores, web_port)
             cpu_before = server_cpu_seconds(server) + server_cpu_seconds(standin)
             plan_file = Path(tempfile.mkstemp(suffix=".tsv")[1])

@@ -280,7 +280,14 @@ def _compare(args, stores, env, standin, url, redis_port, kinds) -> None:
         for name, tree in trees.items():
             port = free_port()
             web = stack.enter_context(
-                gunicorn("config.wsgi:application", port, env, workers=4, threads=4, cwd=tree)
+                gunicorn(
+                    "config.wsgi:application",
+                    port,
+                    env,
+                    workers=args.workers,
+                    threads=args.threads,
+                    cwd=tree,
+                )
             )
             servers[name] = (
                 port,
@@ -324,6 +331,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--stores", type=int, default=5)
+    # The server shape, for the load and its one-query baseline alike.
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--kinds", default=",".join((*KINDS, "one-query", "mix")))
     parser.add_argument("--sql", action="store_true", help="print each kind's queries")
     parser.add_argument("--inprocess", type=int, default=0, help="requests per kind in-process")
@@ -364,7 +374,9 @@ def main() -> None:
         if args.against:
             _compare(args, stores, env, standin, url, redis_port, kinds)
             return
-        with gunicorn("config.wsgi:application", web_port, env, workers=4, threads=4) as web:
+        with gunicorn(
+            "config.wsgi:application", web_port, env, workers=args.workers, threads=args.threads
+        ) as web:
             meter = Meter(web=web, standin=standin, db_url=url, redis_port=redis_port)
             _wrk_plan(web_port, plan_lines(stores, web_port), args.users, 3)  # warm up
             for kind in kinds:
@@ -378,8 +390,8 @@ def main() -> None:
                 "bench.plain_wsgi:application",
                 web_port,
                 {**env, "BENCH_STORE": stores[0][0].subdomain},
-                workers=4,
-                threads=4,
+                workers=args.workers,
+                threads=args.threads,
             ) as web:
                 meter = Meter(web=web, standin=standin, db_url=url, redis_port=redis_port)
                 plan = [f"GET\t{stores[0][0].host}\t/one-query/\t\t"]
