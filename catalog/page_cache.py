@@ -10,7 +10,8 @@ stored.
 
 A request renders live when anything about it could change the page: a session or
 messages cookie (a logged-in owner sees a Dashboard link; messages show once), a query
-string (`?code=`, `?cancelled=1`), or a method other than GET. A response is stored only
+string (`?code=`, `?cancelled=1`; tracking parameters such as utm_source alone do not
+change the page), or a method other than GET. A response is stored only
 when it is a plain 200 with no cookies of its own, no session change and no message
 queued. The next anonymous visitor of a stored page is answered before Django by
 config.edge (the WSGI entry point), from Redis in one round trip. The cache forgets a store's pages when the store, a domain, a product (price,
@@ -45,6 +46,17 @@ BUILD = hashlib.md5(
 ).hexdigest()[:12]
 
 _LIVE_COOKIES = (settings.SESSION_COOKIE_NAME, "messages")
+# Links shared with only tracking parameters show the same page as without them: they are
+# served from the cache too (catalog.pageviews counts utm_source). Any other parameter
+# (`?code=`, `?cancelled=1`), or one spelled otherwise (percent-encoded), renders live.
+TRACKING_PARAMS = frozenset(
+    {"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "fbclid", "gclid"}
+)
+
+
+def tracking_only(query_string: str) -> bool:
+    """A query string of tracking parameters only (or none)."""
+    return all(part.split("=", 1)[0] in TRACKING_PARAMS for part in query_string.split("&") if part)
 
 
 def _holes_context(request: HttpRequest) -> dict[str, str]:
@@ -63,7 +75,7 @@ def _cacheable_request(request: HttpRequest) -> bool:
     store = getattr(request, "tenant", None)
     return (
         request.method == "GET"
-        and not request.META.get("QUERY_STRING")
+        and tracking_only(request.META.get("QUERY_STRING", ""))
         and not any(name in request.COOKIES for name in _LIVE_COOKIES)
         and store is not None
         and not store.is_public

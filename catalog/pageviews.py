@@ -176,6 +176,11 @@ def _source(value: str) -> str:
     return _SOURCE.sub("-", value.strip().lower())[:100].strip("-")
 
 
+def utm_source(value: str) -> str:
+    """A utm_source as it is counted: lower case, junk characters folded, 100 at most."""
+    return _source(value)
+
+
 def referrer_site(referer: str, own_host: str) -> str:
     """The Referer's host when it is another site than `own_host` ("" for none, our own,
     or junk)."""
@@ -202,10 +207,11 @@ def referrer_host(request: HttpRequest) -> str:
 # count in one round trip. Same commands, same keys; tests/catalog/test_page_edge.py counts
 # through both and compares the hashes.
 COUNT_VIEW_LUA = """
-local function count_view(day, index, schema, slug, site, epoch, ttl)
+local function count_view(day, index, schema, slug, site, utm, epoch, ttl)
   redis.call('HSETNX', day, 'epoch', epoch)
   redis.call('HINCRBY', day, 'p|' .. slug, 1)
   if site ~= '' then redis.call('HINCRBY', day, 'r|' .. slug .. '|' .. site, 1) end
+  if utm ~= '' then redis.call('HINCRBY', day, 'u|' .. slug .. '|' .. utm, 1) end
   redis.call('EXPIRE', day, ttl)
   redis.call('SADD', index, schema)
   redis.call('EXPIRE', index, ttl)
@@ -219,7 +225,7 @@ def product_view_count(request: HttpRequest, slug: str) -> None:
     day = timezone.localdate()
     key, index = day_key(schema, day), days_key(day)
     site = referrer_host(request)
-    utm = _source(request.GET.get("utm_source", ""))
+    utm = utm_source(request.GET.get("utm_source", ""))
     try:
         pipe = _redis().pipeline(transaction=False)
         pipe.hsetnx(key, "epoch", secrets.token_hex(8))

@@ -13,7 +13,8 @@ pages in front of Django:
   lengths or request ids), the store's page-cache version key and the version the page was
   rendered under, and the product whose views it counts. A response that set any cookie
   but the CSRF cookie is not stored.
-- **What it answers.** A GET with no query string and no session or messages cookie, over
+- **What it answers.** A GET with no query string (or tracking parameters only: utm_source…,
+  as catalog.page_cache) and no session or messages cookie, over
   HTTPS when SECURE_SSL_REDIRECT wants it: one Lua script reads the hash, compares the
   version with the store's current one (tenants.pagecache: any change to the store, a
   domain, a product, a price or a cover replaces it) and, for a product page a person is
@@ -43,7 +44,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.http.cookie import parse_cookie
 from django.middleware.csrf import (
     CSRF_ALLOWED_CHARS,
@@ -54,13 +55,14 @@ from django.middleware.csrf import (
 )
 from django.utils import timezone
 
-from catalog.page_cache import BUILD
+from catalog.page_cache import BUILD, tracking_only
 from catalog.pageviews import (
     COUNT_VIEW_LUA,
     day_key_prefix,
     days_key,
     person_looking,
     referrer_site,
+    utm_source,
 )
 from catalog.pageviews import TTL as VIEWS_TTL
 from config import metrics
@@ -76,7 +78,7 @@ _READ_LUA = (
 local e = redis.call('HMGET', KEYS[1], 'vkey', 'vval', 'body', 'meta', 'views', 'schema', 'counts')
 if not e[1] or redis.call('GET', e[1]) ~= e[2] then return false end
 if ARGV[1] == '1' and e[7] then
-  count_view(e[5] .. ARGV[2], KEYS[2], e[6], e[7], ARGV[4], ARGV[3], tonumber(ARGV[5]))
+  count_view(e[5] .. ARGV[2], KEYS[2], e[6], e[7], ARGV[4], ARGV[6], ARGV[3], tonumber(ARGV[5]))
 end
 return {e[3], e[4]}
 """
@@ -210,7 +212,8 @@ class Edge:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         started = time.perf_counter()
-        if environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING"):
+        query = environ.get("QUERY_STRING", "")
+        if environ.get("REQUEST_METHOD") != "GET" or not tracking_only(query):
             return self.application(environ, start_response)
         host = _raw_host(environ)
         cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
@@ -233,10 +236,21 @@ class Edge:
         )
         day = timezone.localdate()
         site = referrer_site(environ.get("HTTP_REFERER", ""), host) if looking else ""
+        query = environ.get("QUERY_STRING", "")
+        utm = ""
+        if looking and query:  # read as request.GET reads it
+            utm = utm_source(QueryDict(query.encode("iso-8859-1")).get("utm_source", ""))
         try:
             found = self._read(
                 [key, days_key(day)],
-                ["1" if looking else "0", day.isoformat(), secrets.token_hex(8), site, VIEWS_TTL],
+                [
+                    "1" if looking else "0",
+                    day.isoformat(),
+                    secrets.token_hex(8),
+                    site,
+                    VIEWS_TTL,
+                    utm,
+                ],
             )
         except Exception:  # Redis away: Django answers (its caches ignore the outage)
             logger.warning("The page edge could not read Redis", exc_info=True)

@@ -157,6 +157,16 @@ def test_a_query_string_renders_live(alice_charging):
     assert get(client, f"/p/{product.slug}/")[1] == 0
     assert get(client, f"/p/{product.slug}/?code=SPRING")[1] >= 1
     assert get(client, f"/p/{product.slug}/?cancelled=1")[1] >= 1
+    assert get(client, f"/p/{product.slug}/?utm_source=x&code=SPRING")[1] >= 1
+
+
+def test_a_link_with_tracking_parameters_only_is_the_cached_page(alice_charging):
+    product = published(alice_charging)
+    client = store_client(alice_charging)
+    page, _ = get(client, f"/p/{product.slug}/")
+    tracked, queries = get(client, f"/p/{product.slug}/?utm_source=newsletter&fbclid=abc")
+    assert queries == 0
+    assert ATTEMPT.sub("", TOKEN.sub("", tracked)) == ATTEMPT.sub("", TOKEN.sub("", page))
 
 
 def test_every_visitor_gets_a_csrf_token_and_checkout_attempt_of_their_own(alice_charging):

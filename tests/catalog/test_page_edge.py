@@ -238,6 +238,8 @@ def test_what_the_edge_leaves_to_django(alice_charging, alice, edge):
     assert "/dashboard/" not in edge.get(host, path).text  # nothing of hers was stored
     assert edge.get(host, path, HTTP_COOKIE="messages=x").by == "django"
     assert edge.get(host, f"{path}?code=SPRING").by == "django"
+    assert edge.get(host, f"{path}?utm_source=x&code=SPRING").by == "django"
+    assert edge.get(host, f"{path}?utm%5Fsource=x").by == "django"
     assert edge.request(host, path, method="HEAD").by == "django"
     assert edge.request(host, f"/buy/{product.slug}/", method="POST").by == "django"
 
@@ -271,6 +273,7 @@ def test_edge_hits_count_views_exactly_as_django_counts_them(alice_charging, edg
     for _ in range(2):
         browser.get(path)
     browser.get(path, HTTP_REFERER="https://news.example.com/item?id=1")
+    browser.get(f"{path}?utm_source=Newsletter&utm_medium=email")
     through_django = _day_hash(alice_charging)
     _redis().delete(day_key(alice_charging.schema_name, timezone.localdate()))
     # …and the edge's (one of these three is Django's first answer, storing the page).
@@ -278,8 +281,12 @@ def test_edge_hits_count_views_exactly_as_django_counts_them(alice_charging, edg
         edge.get(host, path)
     answer = edge.get(host, path, HTTP_REFERER="https://news.example.com/item?id=1")
     assert answer.by == "edge"
+    # A shared link with tracking parameters is the same page, from the edge, counted.
+    tracked = edge.get(host, f"{path}?utm_source=Newsletter&utm_medium=email")
+    assert tracked.by == "edge" and _plain(tracked.text) == _plain(answer.text)
     assert _day_hash(alice_charging) == through_django
-    assert through_django[f"p|{product.slug}".encode()] == b"3"
+    assert through_django[f"p|{product.slug}".encode()] == b"4"
+    assert through_django[f"u|{product.slug}|newsletter".encode()] == b"1"
     assert _redis().sismember(days_key(timezone.localdate()), alice_charging.schema_name)
     # Bots, prefetches and the storefront count nothing.
     before = _day_hash(alice_charging)
