@@ -7,6 +7,7 @@ order and at the same moment; unique constraints and row locks make one outcome.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -46,7 +47,7 @@ from payments.platform.services import (
     ledger_entry_record,
     ledger_status_set,
 )
-from tenants import cells
+from tenants import cells, prepared
 from tenants.models import Store
 
 from . import stripe_client
@@ -1487,10 +1488,9 @@ FROM hit JOIN counted ON counted.id = hit.id
 """
 
 
-def _download_fast(*, token: str, ip: str | None, user_agent: str) -> tuple | None:
-    """_OPEN_FAST on the store's own connection (its schema may be in another cell);
-    None when it counted nothing (refused, odd, or the schema is read-only in a move)."""
-    sql = _OPEN_FAST.format(
+@functools.cache
+def _open_fast_sql() -> str:
+    return _OPEN_FAST.format(
         grants=DownloadGrant._meta.db_table,
         purchases=Purchase._meta.db_table,
         slots=FileSlot._meta.db_table,
@@ -1499,12 +1499,17 @@ def _download_fast(*, token: str, ip: str | None, user_agent: str) -> tuple | No
         stamped=StampedCopy._meta.db_table,
         logs=DownloadLog._meta.db_table,
     )
+
+
+def _download_fast(*, token: str, ip: str | None, user_agent: str) -> tuple | None:
+    """_OPEN_FAST on the store's own connection (its schema may be in another cell), as a
+    prepared statement (tenants.prepared: planning it was most of PostgreSQL's work per
+    download); None when it counted nothing (refused, odd, or the schema is read-only in
+    a move)."""
     now = timezone.now()
     params = [token_hash(token), now, StampedCopy.State.READY, now, ip, user_agent[:300]]
     try:
-        with connections[cells.current_alias()].cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone()
+        return prepared.fetchone(cells.current_alias(), "open_fast", _open_fast_sql(), params)
     except DatabaseError as exc:
         # A move's read-only window began after this request read the store row: the
         # step-by-step path defers the count (download_authorize).
