@@ -22,7 +22,14 @@ from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, send_mail
-from django.db import DatabaseError, IntegrityError, connection, connections, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    IntegrityError,
+    connection,
+    connections,
+    transaction,
+)
 from django.db.models import Count, F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -509,15 +516,40 @@ def checkout_start(
     if hold is not None:
         CodeHold.objects.filter(pk=hold.pk).update(session_id=session.id)
     # Suspended while we were talking to Stripe: close the session we just made.
-    if not Store.objects.filter(pk=store.pk, status=Store.Status.ACTIVE).exists():
+    if not _store_still_active(store):
         checkout_expire(account_id=account.stripe_account_id, session_id=session.id)
         raise ValidationError("This store is not taking orders right now.")
     return session
 
 
+def product_for_checkout(*, slug: str) -> Product | None:
+    """The published product at `slug` in this store's schema: one prepared statement
+    (tenants.prepared) on the store's own connection, loaded as the ORM would
+    (`Product.objects.published().get(slug=slug)`; slugs are unique per store)."""
+    return prepared.model_get(
+        cells.current_alias(),
+        "checkout_product",
+        Product,
+        '"slug" = %s AND "status" = %s',
+        [slug, Product.Status.PUBLISHED],
+    )
+
+
+def _store_still_active(store: Store) -> bool:
+    """The store's status as the control database has it now (not the request's cached
+    row): one prepared statement."""
+    row = prepared.fetchone(
+        DEFAULT_DB_ALIAS,
+        "store_active",
+        f'SELECT 1 FROM {Store._meta.db_table} WHERE "id" = %s AND "status" = %s',  # noqa: S608
+        [store.pk, Store.Status.ACTIVE],
+    )
+    return row is not None
+
+
 def _insert_or_ignore(obj, *, unique: str) -> None:
     """INSERT one row, or nothing when a row with the same `unique` column exists: one
-    statement (bulk_create(ignore_conflicts=True) wraps it in BEGIN/COMMIT, get_or_create
+    prepared statement (bulk_create(ignore_conflicts=True) wraps it in BEGIN/COMMIT, get_or_create
     adds a SELECT and a savepoint)."""
     meta = obj._meta
     # The store's own connection: its schema may be in another cell (tenants.cells).
@@ -532,8 +564,8 @@ def _insert_or_ignore(obj, *, unique: str) -> None:
         quote(meta.get_field(unique).column),
     )
     values = [f.get_db_prep_save(f.pre_save(obj, add=True), db) for f in fields]
-    with db.cursor() as cursor:
-        cursor.execute(sql, values)
+    # Prepared (tenants.prepared): it runs on every checkout.
+    prepared.fetchone(db.alias, f"insert_{meta.model_name}", sql, values)
 
 
 def checkout_record(*, session: CheckoutSession, product: Product, plan: CheckoutPlan) -> None:

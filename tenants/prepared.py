@@ -108,3 +108,29 @@ def _run(alias: str, name: str, sql: str, params: Sequence[Any], *, retry: bool)
             if retry and code in _STALE and not db.in_atomic_block:
                 return _run(alias, name, sql, params, retry=False)
             raise
+
+
+def _converted(db: Any, fields: list, row: Sequence[Any]) -> list:
+    """A row's values as the ORM would load them (each field's database converters:
+    JSONField parses its text, for instance)."""
+    values = list(row)
+    for i, field in enumerate(fields):
+        for converter in field.get_db_converters(db):
+            values[i] = converter(values[i], field.cached_col, db)
+    return values
+
+
+def model_get(alias: str, name: str, model: Any, where: str, params: Sequence[Any]) -> Any:
+    """The one row of `model` matching `where` (SQL with %s placeholders, on columns that
+    make it unique), as a model instance loaded like the ORM's (`Model.from_db`: every
+    concrete field, the database converters applied), or None; one prepared statement."""
+    fields = list(model._meta.concrete_fields)
+    db = connections[alias]
+    quote = db.ops.quote_name
+    sql = "SELECT {} FROM {} WHERE {}".format(  # noqa: S608 - names from model meta
+        ", ".join(quote(f.column) for f in fields), quote(model._meta.db_table), where
+    )
+    row = fetchone(alias, name, sql, params)
+    if row is None:
+        return None
+    return model.from_db(alias, [f.attname for f in fields], _converted(db, fields, row))
