@@ -549,23 +549,32 @@ def _store_still_active(store: Store) -> bool:
 
 def _insert_or_ignore(obj, *, unique: str) -> None:
     """INSERT one row, or nothing when a row with the same `unique` column exists: one
-    prepared statement (bulk_create(ignore_conflicts=True) wraps it in BEGIN/COMMIT, get_or_create
-    adds a SELECT and a savepoint)."""
+    prepared statement (bulk_create(ignore_conflicts=True) wraps it in BEGIN/COMMIT,
+    get_or_create adds a SELECT and a savepoint)."""
     meta = obj._meta
     # The store's own connection: its schema may be in another cell (tenants.cells).
-    db = connections[cells.current_alias()]
+    alias = cells.current_alias()
+    db = connections[alias]
     fields = [f for f in meta.concrete_fields if not f.primary_key]
-    quote = db.ops.quote_name
+    values = [f.get_db_prep_save(f.pre_save(obj, add=True), db) for f in fields]
+    # Prepared (tenants.prepared): it runs on every checkout.
+    prepared.fetchone(
+        alias, f"insert_{meta.model_name}", _insert_sql(type(obj), unique, alias), values
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _insert_sql(model, unique: str, alias: str) -> str:
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    quote = connections[alias].ops.quote_name
     # Names from model meta, quoted; values are parameters.
-    sql = "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING".format(  # noqa: S608
+    return "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING".format(  # noqa: S608
         quote(meta.db_table),
         ", ".join(quote(f.column) for f in fields),
         ", ".join(["%s"] * len(fields)),
         quote(meta.get_field(unique).column),
     )
-    values = [f.get_db_prep_save(f.pre_save(obj, add=True), db) for f in fields]
-    # Prepared (tenants.prepared): it runs on every checkout.
-    prepared.fetchone(db.alias, f"insert_{meta.model_name}", sql, values)
 
 
 def checkout_record(*, session: CheckoutSession, product: Product, plan: CheckoutPlan) -> None:

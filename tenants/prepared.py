@@ -29,6 +29,7 @@ prepared once per connection and schema and then only `EXECUTE`d.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -49,6 +50,7 @@ class _Prepared:
         self.serial = 0
 
 
+@functools.lru_cache(maxsize=256)
 def _positional(sql: str) -> tuple[str, int]:
     """`%s` placeholders → `$1`, `$2`, … (PREPARE's form), and how many."""
     parts = sql.split("%s")
@@ -126,11 +128,17 @@ def model_get(alias: str, name: str, model: Any, where: str, params: Sequence[An
     concrete field, the database converters applied), or None; one prepared statement."""
     fields = list(model._meta.concrete_fields)
     db = connections[alias]
-    quote = db.ops.quote_name
-    sql = "SELECT {} FROM {} WHERE {}".format(  # noqa: S608 - names from model meta
-        ", ".join(quote(f.column) for f in fields), quote(model._meta.db_table), where
-    )
-    row = fetchone(alias, name, sql, params)
+    row = fetchone(alias, name, _select(model, where, alias), params)
     if row is None:
         return None
     return model.from_db(alias, [f.attname for f in fields], _converted(db, fields, row))
+
+
+@functools.lru_cache(maxsize=64)
+def _select(model: Any, where: str, alias: str) -> str:
+    quote = connections[alias].ops.quote_name
+    return "SELECT {} FROM {} WHERE {}".format(  # noqa: S608 - names from model meta
+        ", ".join(quote(f.column) for f in model._meta.concrete_fields),
+        quote(model._meta.db_table),
+        where,
+    )

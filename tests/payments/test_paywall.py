@@ -360,7 +360,7 @@ def test_a_download_prepares_again_when_postgres_lost_the_statement_or_its_plan(
             cursor.execute("DEALLOCATE ALL")
         assert download_open(token=token, ip=None, user_agent="").allowed
         with db.cursor() as cursor:
-            cursor.execute("ALTER TABLE catalog_product ALTER COLUMN slug TYPE varchar(120)")
+            cursor.execute("ALTER TABLE catalog_product ALTER COLUMN slug TYPE varchar(200)")
         assert download_open(token=token, ip=None, user_agent="").allowed
         assert download_open(token=token, ip=None, user_agent="").allowed
         grant = DownloadGrant.objects.get(purchase=bought)
