@@ -7,6 +7,7 @@ order and at the same moment; unique constraints and row locks make one outcome.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -21,7 +22,14 @@ from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, send_mail
-from django.db import DatabaseError, IntegrityError, connection, connections, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    IntegrityError,
+    connection,
+    connections,
+    transaction,
+)
 from django.db.models import Count, F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -46,7 +54,7 @@ from payments.platform.services import (
     ledger_entry_record,
     ledger_status_set,
 )
-from tenants import cells
+from tenants import cells, prepared
 from tenants.models import Store
 
 from . import stripe_client
@@ -508,31 +516,65 @@ def checkout_start(
     if hold is not None:
         CodeHold.objects.filter(pk=hold.pk).update(session_id=session.id)
     # Suspended while we were talking to Stripe: close the session we just made.
-    if not Store.objects.filter(pk=store.pk, status=Store.Status.ACTIVE).exists():
+    if not _store_still_active(store):
         checkout_expire(account_id=account.stripe_account_id, session_id=session.id)
         raise ValidationError("This store is not taking orders right now.")
     return session
 
 
+def product_for_checkout(*, slug: str) -> Product | None:
+    """The published product at `slug` in this store's schema: one prepared statement
+    (tenants.prepared) on the store's own connection, loaded as the ORM would
+    (`Product.objects.published().get(slug=slug)`; slugs are unique per store)."""
+    return prepared.model_get(
+        cells.current_alias(),
+        "checkout_product",
+        Product,
+        '"slug" = %s AND "status" = %s',
+        [slug, Product.Status.PUBLISHED],
+    )
+
+
+def _store_still_active(store: Store) -> bool:
+    """The store's status as the control database has it now (not the request's cached
+    row): one prepared statement."""
+    row = prepared.fetchone(
+        DEFAULT_DB_ALIAS,
+        "store_active",
+        f'SELECT 1 FROM {Store._meta.db_table} WHERE "id" = %s AND "status" = %s',  # noqa: S608
+        [store.pk, Store.Status.ACTIVE],
+    )
+    return row is not None
+
+
 def _insert_or_ignore(obj, *, unique: str) -> None:
     """INSERT one row, or nothing when a row with the same `unique` column exists: one
-    statement (bulk_create(ignore_conflicts=True) wraps it in BEGIN/COMMIT, get_or_create
-    adds a SELECT and a savepoint)."""
+    prepared statement (bulk_create(ignore_conflicts=True) wraps it in BEGIN/COMMIT,
+    get_or_create adds a SELECT and a savepoint)."""
     meta = obj._meta
     # The store's own connection: its schema may be in another cell (tenants.cells).
-    db = connections[cells.current_alias()]
+    alias = cells.current_alias()
+    db = connections[alias]
     fields = [f for f in meta.concrete_fields if not f.primary_key]
-    quote = db.ops.quote_name
+    values = [f.get_db_prep_save(f.pre_save(obj, add=True), db) for f in fields]
+    # Prepared (tenants.prepared): it runs on every checkout.
+    prepared.fetchone(
+        alias, f"insert_{meta.model_name}", _insert_sql(type(obj), unique, alias), values
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _insert_sql(model, unique: str, alias: str) -> str:
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    quote = connections[alias].ops.quote_name
     # Names from model meta, quoted; values are parameters.
-    sql = "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING".format(  # noqa: S608
+    return "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING".format(  # noqa: S608
         quote(meta.db_table),
         ", ".join(quote(f.column) for f in fields),
         ", ".join(["%s"] * len(fields)),
         quote(meta.get_field(unique).column),
     )
-    values = [f.get_db_prep_save(f.pre_save(obj, add=True), db) for f in fields]
-    with db.cursor() as cursor:
-        cursor.execute(sql, values)
 
 
 def checkout_record(*, session: CheckoutSession, product: Product, plan: CheckoutPlan) -> None:
@@ -1487,10 +1529,9 @@ FROM hit JOIN counted ON counted.id = hit.id
 """
 
 
-def _download_fast(*, token: str, ip: str | None, user_agent: str) -> tuple | None:
-    """_OPEN_FAST on the store's own connection (its schema may be in another cell);
-    None when it counted nothing (refused, odd, or the schema is read-only in a move)."""
-    sql = _OPEN_FAST.format(
+@functools.cache
+def _open_fast_sql() -> str:
+    return _OPEN_FAST.format(
         grants=DownloadGrant._meta.db_table,
         purchases=Purchase._meta.db_table,
         slots=FileSlot._meta.db_table,
@@ -1499,12 +1540,17 @@ def _download_fast(*, token: str, ip: str | None, user_agent: str) -> tuple | No
         stamped=StampedCopy._meta.db_table,
         logs=DownloadLog._meta.db_table,
     )
+
+
+def _download_fast(*, token: str, ip: str | None, user_agent: str) -> tuple | None:
+    """_OPEN_FAST on the store's own connection (its schema may be in another cell), as a
+    prepared statement (tenants.prepared: planning it was most of PostgreSQL's work per
+    download); None when it counted nothing (refused, odd, or the schema is read-only in
+    a move)."""
     now = timezone.now()
     params = [token_hash(token), now, StampedCopy.State.READY, now, ip, user_agent[:300]]
     try:
-        with connections[cells.current_alias()].cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone()
+        return prepared.fetchone(cells.current_alias(), "open_fast", _open_fast_sql(), params)
     except DatabaseError as exc:
         # A move's read-only window began after this request read the store row: the
         # step-by-step path defers the count (download_authorize).

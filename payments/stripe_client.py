@@ -1,7 +1,7 @@
 """The one module that talks to Stripe.
 
 Everything goes through the real `stripe` library, through ONE `StripeClient` per
-process (one HTTP session per thread, so TLS connections are reused), pinned to
+process (a pool of open HTTP connections, so TLS connections are reused), pinned to
 `STRIPE_API_VERSION`. The API base comes from settings (`STRIPE_API_BASE`), so tests and
 local development reach the stand-in server (in devtools/, outside the product) over real HTTP.
 
@@ -18,13 +18,14 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
 
 import requests
 import stripe
+import urllib3
 from django.conf import settings
 from stripe.params import (
     AccountCreateParams,
@@ -315,28 +316,101 @@ class Refund:
     amount: int
 
 
-class _RequestsClient(stripe.RequestsClient):
-    """stripe's RequestsClient, with each thread's session made not to read the process
-    environment on every call.
+class _Urllib3Client(stripe.HTTPClient):
+    """stripe's HTTP layer on urllib3 directly (stripe.HTTPClient is the base it offers for
+    custom clients): the same requests, headers and errors as stripe's RequestsClient,
+    without requests' per-call session machinery (preparing the request, merging
+    settings, hooks, cookies, adapters), which was a third of a checkout's Stripe call.
 
-    A `requests.Session` trusts the environment by default: every request walks all of
-    os.environ for proxy variables (twice) and looks for a ~/.netrc, about 0.5 ms of CPU
-    per Stripe call here, a tenth of a checkout. The environment does not change while
-    a worker runs, so the proxy for the API host is read from it once, when the client
-    is built (`_env_proxy`), and handed to stripe as its `proxy`; a netrc entry could only
-    have replaced stripe's own Authorization header.
+    One urllib3 pool manager per process (thread-safe): each pool keeps up to
+    `POOL_CONNECTIONS` open connections per host, so every worker thread reuses its TLS
+    connection to Stripe (bench/stripe_client_reuse.py counts them). Certificates are
+    checked against stripe's own CA bundle, as RequestsClient does. The proxy the
+    environment names for the API host is read once (`_env_proxy`), as before: requests
+    re-read the environment on every call. Redirects are not followed, retries are
+    stripe's (`max_network_retries`); timeouts apply to connecting and to each read, as
+    requests' `timeout` does.
     """
 
+    name = "urllib3"
+    POOL_CONNECTIONS = 16  # gunicorn's threads per worker (deploy/gunicorn.conf.py), with room
+
     def __init__(self, *, timeout: float, proxy: str | None) -> None:
-        super().__init__(timeout=timeout, proxy=proxy)
-        # stripe keeps each thread's session in this thread-local, made on first use.
-        self._thread_local = _QuietSessions()
+        super().__init__(proxy=proxy)
+        self._timeout = urllib3.Timeout(connect=timeout, read=timeout)
+        pool: dict[str, Any] = {
+            "maxsize": self.POOL_CONNECTIONS,
+            "cert_reqs": "CERT_REQUIRED",
+            "ca_certs": stripe.ca_bundle_path,
+            "retries": False,
+        }
+        self._pool: urllib3.PoolManager = (
+            urllib3.ProxyManager(proxy, **pool) if proxy else urllib3.PoolManager(**pool)
+        )
 
+    def request(  # type: ignore[override]
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        post_data: Any = None,
+        *,
+        _usage: list[str] | None = None,
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        # Bytes, as stripe's own RequestsClient returns (the base class says str): stripe
+        # decodes them, and answers an undecodable body with its APIError.
+        response = self._send(method, url, headers, post_data, stream=False)
+        return response.data, response.status, response.headers
 
-class _QuietSessions(threading.local):
-    def __init__(self) -> None:
-        self.session = requests.Session()
-        self.session.trust_env = False
+    def request_stream(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        post_data: Any = None,
+        *,
+        _usage: list[str] | None = None,
+    ) -> tuple[Any, int, Mapping[str, str]]:
+        response = self._send(method, url, headers, post_data, stream=True)
+        return response, response.status, response.headers
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        post_data: Any,
+        *,
+        stream: bool,
+    ) -> urllib3.BaseHTTPResponse:
+        body = post_data.encode() if isinstance(post_data, str) else post_data
+        try:
+            return self._pool.request(
+                method.upper(),
+                url,
+                body=body,
+                headers=dict(headers or {}),
+                timeout=self._timeout,
+                redirect=False,
+                preload_content=not stream,
+            )
+        except urllib3.exceptions.SSLError as exc:
+            # As stripe's own clients: a certificate problem is not retried.
+            raise stripe.APIConnectionError(
+                "Could not verify Stripe's SSL certificate. Please make sure that your "
+                f"network is not intercepting certificates. (Network error: {exc})",
+                should_retry=False,
+            ) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            # Timeouts, refused or reset connections: retryable, as with RequestsClient.
+            raise stripe.APIConnectionError(
+                "Unexpected error communicating with Stripe. If this problem persists, "
+                f"let us know at support@stripe.com. (Network error: {type(exc).__name__}: {exc})",
+                should_retry=True,
+            ) from exc
+
+    def close(self) -> None:
+        self._pool.clear()
 
 
 def _env_proxy(base: str) -> str | None:
@@ -353,8 +427,8 @@ _client_cache: tuple[tuple[str, str, float, int], stripe.StripeClient] | None = 
 def _client() -> stripe.StripeClient:
     """The process's Stripe client, built once per configuration (tests switch settings).
 
-    `RequestsClient` keeps one `requests.Session` per thread, so each worker thread reuses
-    its TLS connection to Stripe instead of handshaking on every call. The process id is
+    `_Urllib3Client` keeps a pool of open connections per host, so each worker thread
+    reuses a TLS connection to Stripe instead of handshaking on every call. The process id is
     part of the key: a forked worker (gunicorn, Celery prefork) never shares its parent's
     open connections.
     """
@@ -377,7 +451,7 @@ def _client() -> stripe.StripeClient:
             stripe_version=STRIPE_API_VERSION,
             base_addresses={"api": base, "connect": base, "files": base} if base else {},
             max_network_retries=0,  # callers decide: retries happen in tasks, not in requests
-            http_client=_RequestsClient(timeout=timeout, proxy=_env_proxy(base)),
+            http_client=_Urllib3Client(timeout=timeout, proxy=_env_proxy(base)),
         )
         _client_cache = (config, client)
         return client
@@ -590,13 +664,20 @@ def checkout_session_create(
     # fee (a renamed product, another host) makes a new one instead of Stripe's
     # "same parameters" error.
     key = idempotency_key("checkout", account_id, attempt, params)
-    obj = _call_on(
+    # stripe's raw_request: the same request path (headers, idempotency key, API version,
+    # errors raised as stripe's exceptions), answered as the plain JSON dict, without
+    # building the StripeObject tree that from_stripe would only turn back into a dict
+    # (a fifth of the call's CPU). The parameters stay typed (SessionCreateParams).
+    response = _call_on(
         account_id,
-        _client().v1.checkout.sessions.create,
-        params=params,
-        options={"stripe_account": account_id, "idempotency_key": key},
+        _client().raw_request,
+        "post",
+        "/v1/checkout/sessions",
+        **params,
+        stripe_account=account_id,
+        idempotency_key=key,
     )
-    return CheckoutSession.from_stripe(obj)
+    return CheckoutSession.from_stripe(response.data)
 
 
 # Stripe Tax on a direct charge (STRIPE-FACTS 9): the connected account is liable, with its

@@ -7,14 +7,13 @@ import uuid
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from catalog.discounts import discount_quote
-from catalog.models import Product
 from catalog.pwyw import pwyw_context
 from catalog.storage import private_storage
 from config import metrics
@@ -39,7 +38,9 @@ FREE_ORDERS_PER_EMAIL = 3
 @store_active_required
 def checkout(request: HttpRequest, slug: str) -> HttpResponse:
     store = request.tenant
-    product = get_object_or_404(Product.objects.published(), slug=slug)
+    product = services.product_for_checkout(slug=slug)
+    if product is None:
+        raise Http404("No such product for sale.")
     attempt = request.POST.get("attempt", "")
     if not _ATTEMPT.match(attempt):
         attempt = uuid.uuid4().hex

@@ -11,7 +11,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.utils import timezone
 
 from payments.stripe_client import Account
-from tenants import cells
+from tenants import cells, prepared
 from tenants.models import Store
 from tenants.services import store_set_charges
 
@@ -19,7 +19,13 @@ from .models import ConnectedAccount, FeeLedgerEntry, PaymentIncident, StripeEve
 
 
 def connected_account_for(store: Store) -> ConnectedAccount | None:
-    return ConnectedAccount.objects.filter(store_id=store.pk).first()
+    """The store's account row, read fresh on every call (a checkout refuses an account
+    whose charges were switched off or that was disconnected the moment either is
+    written): one prepared statement (tenants.prepared), as it runs on every checkout.
+    `store_id` is unique (one account per store)."""
+    return prepared.model_get(
+        DEFAULT_DB_ALIAS, "connected_account", ConnectedAccount, '"store_id" = %s', [store.pk]
+    )
 
 
 def settlement_currency_active_store() -> str | None:

@@ -15,6 +15,10 @@ from tests.payments.test_checkout import (  # noqa: F401 - collected here, on tw
     test_reconciliation_creates_purchases_for_sessions_paid_at_stripe,
     test_the_whole_sale_through_the_stand_in,
 )
+from tests.payments.test_paywall import (  # noqa: F401 - collected here, on two cells
+    test_a_download_is_prepared_once_per_store_then_only_executed_and_finds_nothing_of_another,
+    test_a_download_keeps_every_check_when_prepared,
+)
 from tests.security import test_isolation_matrix as matrix
 
 from .conftest import CELL_DB

@@ -83,7 +83,8 @@ def test_a_checkout_costs_four_queries_and_a_retried_click_records_nothing_new(
     alice_store, standin
 ):
     """The product, the store's Stripe account, the record (one INSERT ... ON CONFLICT:
-    no SELECT, no transaction around it) and the store's status after the Stripe call."""
+    no SELECT, no transaction around it) and the store's status after the Stripe call;
+    each a prepared statement (tenants.prepared), so the second click only EXECUTEs."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -94,7 +95,7 @@ def test_a_checkout_costs_four_queries_and_a_retried_click_records_nothing_new(
     client = store_client(alice_store)
     client.get("/")  # warm the host cache
     attempt = "fedcba9876543210fedcba9876543210"
-    for _ in range(2):  # the second is a retried click: the same session, one record
+    for click in range(2):  # the second is a retried click: the same session, one record
         with CaptureQueriesContext(connection) as queries:
             response = client.post(f"/buy/{product.slug}/", {"attempt": attempt})
         assert response.status_code == 302
@@ -105,6 +106,8 @@ def test_a_checkout_costs_four_queries_and_a_retried_click_records_nothing_new(
         ]
         assert len(statements) == 4, statements
         assert not any(s.startswith(("BEGIN", "COMMIT")) for s in statements), statements
+        if click:
+            assert all(s.startswith("EXECUTE pp_") for s in statements), statements
     with in_schema(alice_store):
         record = CheckoutRecord.objects.get()
     assert record.session_id == checkout_session_id(response)
@@ -122,6 +125,79 @@ def test_a_store_that_cannot_charge_gets_no_session(alice_store, standin):
         for r in standin.requests("/v1/checkout/sessions")
         if r["method"] == "POST"
         and r["params"].get("metadata", {}).get("store") == alice_store.schema_name
+    ]
+
+
+def test_every_checkout_reads_the_product_the_account_and_the_store_afresh(alice_store, standin):
+    """Prepared statements keep plans, never rows: a product taken down, an account whose
+    charges were switched off or that was disconnected stop the very next checkout, even
+    when written behind the models' backs (QuerySet.update, no signal, no cache to drop)."""
+    from catalog.models import Product
+    from payments.platform.models import ConnectedAccount
+    from payments.platform.services import connected_account_deauthorize
+
+    row = connect_store(alice_store, standin)
+    product = product_with_file(alice_store)
+    for n in range(2):  # the second runs the statements prepared by the first
+        assert _buy(alice_store, product, attempt=f"{n}" * 32).status_code == 302
+    with in_schema(alice_store):
+        Product.objects.filter(pk=product.pk).update(status="draft")
+    assert _buy(alice_store, product, attempt="2" * 32).status_code == 404
+    with in_schema(alice_store):
+        Product.objects.filter(pk=product.pk).update(status="published")
+    assert _buy(alice_store, product, attempt="3" * 32).status_code == 302
+    ConnectedAccount.objects.filter(pk=row.pk).update(charges_enabled=False)
+    refused = _buy(alice_store, product, attempt="4" * 32)
+    assert refused.status_code == 409 and b"cannot take payments yet" in refused.content
+    ConnectedAccount.objects.filter(pk=row.pk).update(charges_enabled=True)
+    again = _buy(alice_store, product, attempt="5" * 32)
+    assert again.status_code == 302, again.content.decode()[-3000:]
+    connected_account_deauthorize(account_id=row.stripe_account_id)
+    assert _buy(alice_store, product, attempt="6" * 32).status_code == 409
+    made = [
+        r["params"]["line_items"][0]["price_data"]["product_data"]["name"]
+        for r in standin.requests("/v1/checkout/sessions")
+        if r["method"] == "POST"
+        and r["status"] == 200
+        and r["stripe_account"] == row.stripe_account_id
+    ]
+    assert len(made) == 4  # none for the draft, the switched-off or the disconnected account
+
+
+def test_a_store_suspended_while_stripe_was_answering_gets_its_new_session_expired(
+    alice_store, standin
+):
+    """The status check after the Stripe call reads the control database, not the
+    request's row: the session just made is expired and the buyer is refused."""
+    import pytest
+    from django.core.exceptions import ValidationError
+
+    from payments.services import checkout_start, product_for_checkout
+    from tenants.models import Store
+
+    connect_store(alice_store, standin)
+    product = product_with_file(alice_store)
+    assert _buy(alice_store, product).status_code == 302  # its statements are prepared now
+    alice_store.refresh_from_db()
+    Store.objects.filter(pk=alice_store.pk).update(status=Store.Status.SUSPENDED)
+    with in_schema(alice_store):
+        for_sale = product_for_checkout(slug=product.slug)
+        assert for_sale is not None and for_sale.pk == product.pk
+        with pytest.raises(ValidationError, match="not taking orders"):
+            checkout_start(
+                store=alice_store,  # as the request read it: still active
+                product=for_sale,
+                attempt="7" * 32,
+                success_url="http://x/thanks/",
+                cancel_url="http://x/",
+            )
+    expires = [
+        r for r in standin.requests("/v1/checkout/sessions/") if r["path"].endswith("/expire")
+    ]
+    assert len(expires) == 1 and expires[0]["status"] == 200
+    state = standin.call("GET", "/state")["collections"]["sessions"]
+    assert [s["status"] for s in state if expires[0]["path"].split("/")[4] == s["id"]] == [
+        "expired"
     ]
 
 

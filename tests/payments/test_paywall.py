@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
+import pytest
 from django.core import mail
 from django.core.files.base import ContentFile
 from django.db import connection
@@ -259,3 +260,108 @@ def test_a_suspended_store_serves_no_downloads(alice_store):
         )
     store_suspend(store=alice_store, reason="Review")
     assert store_client(alice_store).get(url).status_code == 503
+
+
+# --- The download's statement, prepared (tenants.prepared) ---------------------------------
+
+
+def _download_statements(store, token: str) -> list[str]:
+    """The statements one allowed download sends on the store's own (cell) connection."""
+    from tenants import cells
+
+    db = cells.connection_for(store)
+    with CaptureQueriesContext(db) as queries:
+        decision = download_open(token=token, ip="203.0.113.9", user_agent="Bob's reader")
+    assert decision.allowed, decision.reason
+    return [q["sql"] for q in queries.captured_queries if not q["sql"].startswith("SET")]
+
+
+def test_a_download_is_prepared_once_per_store_then_only_executed_and_finds_nothing_of_another(
+    alice_store, mallory_store
+):
+    """Alice's and Mallory's schemas each get their own prepared statement on the
+    connection; the second download only EXECUTEs; a statement prepared in one store's
+    schema never finds, counts or logs the other store's grant."""
+    tokens = {}
+    for store, email in ((alice_store, "bob@example.com"), (mallory_store, "carol@example.com")):
+        bought = purchase(store, product_with_file(store), email=email)
+        with in_schema(store):
+            tokens[store.pk] = (bought, download_token_for(bought, store=store))
+    for store, other in ((alice_store, mallory_store), (mallory_store, alice_store)):
+        token, other_token = tokens[store.pk][1], tokens[other.pk][1]
+        with in_schema(store):
+            first = _download_statements(store, token)
+            again = _download_statements(store, token)
+            assert len(first) == 1 and first[0].lstrip().startswith("PREPARE pp_open_fast_")
+            assert "EXECUTE pp_open_fast_" in first[0]
+            assert len(again) == 1 and again[0].startswith("EXECUTE pp_open_fast_"), again
+            assert download_open(token=other_token, ip=None, user_agent="").reason == "unknown"
+    for store in (alice_store, mallory_store):
+        with in_schema(store):
+            grant = DownloadGrant.objects.get(purchase=tokens[store.pk][0])
+            assert grant.download_count == 2
+            logs = DownloadLog.objects.filter(grant=grant)
+            assert logs.count() == 2 == DownloadLog.objects.count()
+            assert {(str(log.ip), log.user_agent) for log in logs} == {
+                ("203.0.113.9", "Bob's reader")
+            }
+
+
+def test_a_download_keeps_every_check_when_prepared(alice_store):
+    """The prepared statement still refuses what it must: a limit reached, a revoked or an
+    expired grant (and counts nothing then)."""
+    product = product_with_file(alice_store, download_limit=2)
+    bought = purchase(alice_store, product)
+    with in_schema(alice_store):
+        token = download_token_for(bought, store=alice_store)
+        for _ in range(2):
+            assert download_open(token=token, ip=None, user_agent="").allowed
+        assert download_open(token=token, ip=None, user_agent="").reason == "limit"
+        grants = DownloadGrant.objects.filter(purchase=bought)
+        grants.update(download_limit=None)
+        assert download_open(token=token, ip=None, user_agent="").allowed
+        grants.update(expires_at=timezone.now() - timedelta(seconds=1))
+        assert download_open(token=token, ip=None, user_agent="").reason == "expired"
+        grants.update(expires_at=None, revoked_at=timezone.now(), revoked_reason="refunded")
+        assert download_open(token=token, ip=None, user_agent="").reason == "refunded"
+        assert grants.get().download_count == 3 == DownloadLog.objects.count()
+
+
+@pytest.fixture
+def committed_store(transactional_db):
+    from tenants.models import Store
+    from tenants.services import store_create
+    from tests.conftest import make_seller
+    from tests.live import unique
+
+    owner = make_seller(f"{unique('alice')}@example.com")
+    store = store_create(owner=owner, name="Alice's Guides", subdomain=unique("alice"))
+    yield store
+    FeeLedgerEntry.objects.filter(store_id=store.pk).delete()
+    Store.objects.get(pk=store.pk).delete(force_drop=True)
+
+
+def test_a_download_prepares_again_when_postgres_lost_the_statement_or_its_plan(
+    committed_store,
+):
+    """Outside a transaction (a download's own): a statement the server no longer has
+    (DEALLOCATE, 26000), or whose plan a migration made unusable (a column it returns
+    changed type, 0A000), is prepared again and the download goes through, counted once."""
+    from tenants import cells
+
+    store = committed_store
+    bought = purchase(store, product_with_file(store))
+    with in_schema(store):
+        token = download_token_for(bought, store=store)
+        assert download_open(token=token, ip=None, user_agent="").allowed
+        db = cells.connection_for(store)
+        assert not db.in_atomic_block
+        with db.cursor() as cursor:
+            cursor.execute("DEALLOCATE ALL")
+        assert download_open(token=token, ip=None, user_agent="").allowed
+        with db.cursor() as cursor:
+            cursor.execute("ALTER TABLE catalog_product ALTER COLUMN slug TYPE varchar(200)")
+        assert download_open(token=token, ip=None, user_agent="").allowed
+        assert download_open(token=token, ip=None, user_agent="").allowed
+        grant = DownloadGrant.objects.get(purchase=bought)
+        assert grant.download_count == 4 == DownloadLog.objects.filter(grant=grant).count()

@@ -6,17 +6,49 @@ from payments import stripe_client
 from tests.payments.conftest import connect_store
 
 
-def test_every_call_uses_the_one_client_and_its_http_session(alice_store, standin):
+def test_every_call_uses_the_one_client_and_its_open_connection(alice_store, standin):
     row = connect_store(alice_store, standin)
     first = stripe_client._client()
     stripe_client.account_retrieve(row.stripe_account_id)
-    stripe_client.account_retrieve(row.stripe_account_id)
     assert stripe_client._client() is first
-    # The thread's requests.Session survives between calls: no new TLS handshake each time.
+    # The connection stays open between calls: no new TCP (TLS, against Stripe)
+    # handshake each time, also from several threads at once.
     http = first._requestor._client
-    session = http._thread_local.session
-    stripe_client.account_retrieve(row.stripe_account_id)
-    assert http._thread_local.session is session
+    assert isinstance(http, stripe_client._Urllib3Client)
+    pool = http._pool.connection_from_url(standin.base)
+    opened = pool.num_connections
+    for _ in range(3):
+        stripe_client.account_retrieve(row.stripe_account_id)
+    assert pool.num_connections == opened == 1
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as threads:
+        ids = list(
+            threads.map(
+                lambda _: stripe_client.account_retrieve(row.stripe_account_id).id, range(40)
+            )
+        )
+    assert set(ids) == {row.stripe_account_id}
+    assert pool.num_connections <= 4
+
+
+def test_a_stripe_error_and_a_dead_api_still_read_as_stripe_failures(
+    alice_store, standin, settings
+):
+    """Over urllib3 as over requests: Stripe's error answers raise stripe's exceptions
+    (here a 404 for an account that does not exist), an unreachable API is retryable."""
+    import pytest
+
+    from tests.live import free_port
+
+    with pytest.raises(stripe_client.StripeFailure) as missing:
+        stripe_client.account_retrieve("acct_doesnotexist000")
+    assert not missing.value.retryable
+    settings.STRIPE_API_BASE = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(stripe_client.StripeFailure) as dead:
+        stripe_client.account_retrieve("acct_doesnotexist000")
+    assert dead.value.retryable and "could not reach Stripe" in dead.value.user_message
 
 
 def test_a_new_key_gets_a_new_client(alice_store, standin, settings):
