@@ -506,6 +506,27 @@ def cell_env(env: dict[str, str]) -> Path | None:
     return datadir
 
 
+def pytest_workers(pytest_args: list[str]) -> list[str]:
+    """`-n N --dist loadgroup`: the suite on every core (pytest-xdist), each worker on
+    databases of its own (pytest-django suffixes every test database, cells' included, with
+    the worker's id: test_product_purchase_gw0, ..._cell_b_gw0). DEVSTACK_TEST_WORKERS
+    sets N (1: one process, as before); arguments that choose it themselves (`-n`, `-p
+    no:xdist`, `--pdb`) win. Tests that must share a worker say so with
+    `pytest.mark.xdist_group`."""
+    chosen = os.environ.get("DEVSTACK_TEST_WORKERS", "")
+    if chosen and not chosen.isdigit():
+        sys.exit(f"DEVSTACK_TEST_WORKERS={chosen!r}: give a number of worker processes (1: none).")
+    workers = int(chosen) if chosen else (os.cpu_count() or 1)
+    own = ("-n", "--numprocesses", "--pdb", "--trace", "no:xdist", "-pno:xdist")
+    if workers <= 1 or any(arg.startswith(own) for arg in pytest_args):
+        return []
+    try:
+        import xdist  # noqa: F401 - the dev extra installs it
+    except ImportError:
+        return []
+    return ["-n", str(workers), "--dist", "loadgroup"]
+
+
 def cmd_test(pytest_args: list[str]) -> int:
     RUN.mkdir(exist_ok=True)
     env, datadir = base_env()
@@ -529,7 +550,8 @@ def cmd_test(pytest_args: list[str]) -> int:
                     say(f"{name} failed")
                     return 1
         say("pytest")
-        return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, env=env).returncode
+        cmd = [PYTHON, "-m", "pytest", *pytest_workers(pytest_args), *pytest_args]
+        return subprocess.run(cmd, cwd=ROOT, env=env).returncode
     finally:
         if os.environ.get("CI"):
             for folder in (datadir, cell_datadir):

@@ -20,6 +20,19 @@ from tenants.services import store_create
 PASSWORD = "correct-horse-battery-staple"
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """On several workers (pytest-xdist's `--dist loadgroup`, as `devtools.devstack test`
+    runs the suite) a file's tests stay together on one worker, in their order, as they
+    run in one process: its module fixtures (a live stack, a browser) are set up once. A
+    test marked `xdist_group(name)` goes with the others of that name instead."""
+    if getattr(config.option, "dist", "no") != "loadgroup":
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_test_environment, django_db_blocker, django_db_modify_db_settings):
     """Always the test database, even when only end-to-end tests (which use no `db`
