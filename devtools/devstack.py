@@ -4,6 +4,7 @@
                                       # Stripe stand-in (if STRIPE_SECRET_KEY is unset),
                                       # migrations, demo data, web server (+ Celery with Redis)
     python -m devtools.devstack test    # the same services for the suite, then the quality gates
+                                      # and pytest on every core (pytest_workers)
     python -m devtools.devstack stop    # stop a `run` going on in the background (make stop)
 
 Everything it starts lives under .run/ (git-ignored) and stops on Ctrl-C, or on SIGTERM

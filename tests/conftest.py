@@ -7,6 +7,8 @@ that is rolled back, store schemas included (PostgreSQL DDL is transactional).
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from allauth.account.models import EmailAddress
 from django.core.cache import cache, caches
@@ -81,10 +83,30 @@ def _clean_cache_and_schema():
     connection.set_schema_to_public()
 
 
-def make_seller(email: str, *, verified: bool = True):
+@functools.cache
+def _password_hash(email: str) -> str:
+    """PASSWORD as the real hasher stores it (PBKDF2, a million rounds: 0.5 to 1 s of CPU
+    on the CI machine), hashed once per address and test process instead of once per test:
+    alice@example.com is made for most tests, and hashing was most of what her fixture
+    cost. Each address has a salt of its own, and logins verify it with the real hasher."""
+    from django.contrib.auth.hashers import make_password
+
+    return make_password(PASSWORD)
+
+
+def make_user(email: str, *, superuser: bool = False):
+    """A user whose password is PASSWORD (hashed once per address: _password_hash)."""
     from sellers.models import User
 
-    user = User.objects.create_user(email, PASSWORD)
+    make = User.objects.create_superuser if superuser else User.objects.create_user
+    user = make(email)  # no password yet: nothing to hash
+    user.password = _password_hash(user.email)
+    user.save(update_fields=["password"])
+    return user
+
+
+def make_seller(email: str, *, verified: bool = True):
+    user = make_user(email)
     EmailAddress.objects.create(user=user, email=email, verified=verified, primary=True)
     return user
 
