@@ -103,6 +103,19 @@ def _needs_restart_for_logical(datadir: Path, port: int) -> bool:
     return level != "logical"
 
 
+def _let_the_server_user_in(folder: Path) -> None:
+    """As root the server runs as `postgres`, which must pass through every folder above
+    its data: a checkout in a `mktemp -d` folder (mode 0700) stops it. Folders of this
+    checkout or of the state folder get the traverse bit (o+x: enter, not list)."""
+    for parent in [folder, *folder.parents]:
+        if not (parent.is_relative_to(ROOT) or parent.is_relative_to(RUN)):
+            continue
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            say(f"Letting the postgres user through {parent} (o+x)")
+            parent.chmod(mode | 0o001)
+
+
 def postgres_start(datadir: Path, port: int = PG_PORT) -> str:
     """Start (or reuse) a private cluster in `datadir` on `port`; return its DATABASE_URL
     base. Several clusters share the socket folder (each socket is named by its port)."""
@@ -112,6 +125,7 @@ def postgres_start(datadir: Path, port: int = PG_PORT) -> str:
     if os.geteuid() == 0:
         pg = pwd.getpwnam("postgres")
         os.chown(sockdir, pg.pw_uid, pg.pw_gid)
+        _let_the_server_user_in(datadir.parent)
     if not (datadir / "PG_VERSION").exists():
         say(f"Creating a private PostgreSQL cluster in {datadir}")
         datadir.mkdir(parents=True, exist_ok=True)
