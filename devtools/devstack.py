@@ -4,6 +4,7 @@
                                       # Stripe stand-in (if STRIPE_SECRET_KEY is unset),
                                       # migrations, demo data, web server (+ Celery with Redis)
     python -m devtools.devstack test    # the same services for the suite, then the quality gates
+                                      # and pytest on every core (pytest_workers)
     python -m devtools.devstack stop    # stop a `run` going on in the background (make stop)
 
 Everything it starts lives under .run/ (git-ignored) and stops on Ctrl-C, or on SIGTERM
@@ -102,6 +103,19 @@ def _needs_restart_for_logical(datadir: Path, port: int) -> bool:
     return level != "logical"
 
 
+def _let_the_server_user_in(folder: Path) -> None:
+    """As root the server runs as `postgres`, which must pass through every folder above
+    its data: a checkout in a `mktemp -d` folder (mode 0700) stops it. Folders of this
+    checkout or of the state folder get the traverse bit (o+x: enter, not list)."""
+    for parent in [folder, *folder.parents]:
+        if not (parent.is_relative_to(ROOT) or parent.is_relative_to(RUN)):
+            continue
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            say(f"Letting the postgres user through {parent} (o+x)")
+            parent.chmod(mode | 0o001)
+
+
 def postgres_start(datadir: Path, port: int = PG_PORT) -> str:
     """Start (or reuse) a private cluster in `datadir` on `port`; return its DATABASE_URL
     base. Several clusters share the socket folder (each socket is named by its port)."""
@@ -111,6 +125,7 @@ def postgres_start(datadir: Path, port: int = PG_PORT) -> str:
     if os.geteuid() == 0:
         pg = pwd.getpwnam("postgres")
         os.chown(sockdir, pg.pw_uid, pg.pw_gid)
+        _let_the_server_user_in(datadir.parent)
     if not (datadir / "PG_VERSION").exists():
         say(f"Creating a private PostgreSQL cluster in {datadir}")
         datadir.mkdir(parents=True, exist_ok=True)
@@ -506,6 +521,27 @@ def cell_env(env: dict[str, str]) -> Path | None:
     return datadir
 
 
+def pytest_workers(pytest_args: list[str]) -> list[str]:
+    """`-n N --dist loadgroup`: the suite on every core (pytest-xdist), each worker on
+    databases of its own (pytest-django suffixes every test database, cells' included, with
+    the worker's id: test_product_purchase_gw0, ..._cell_b_gw0). DEVSTACK_TEST_WORKERS
+    sets N (1: one process, as before); arguments that choose it themselves (`-n`, `-p
+    no:xdist`, `--pdb`) win. Tests that must share a worker say so with
+    `pytest.mark.xdist_group`."""
+    chosen = os.environ.get("DEVSTACK_TEST_WORKERS", "")
+    if chosen and not chosen.isdigit():
+        sys.exit(f"DEVSTACK_TEST_WORKERS={chosen!r}: give a number of worker processes (1: none).")
+    workers = int(chosen) if chosen else (os.cpu_count() or 1)
+    own = ("-n", "--numprocesses", "--pdb", "--trace", "no:xdist", "-pno:xdist")
+    if workers <= 1 or any(arg.startswith(own) for arg in pytest_args):
+        return []
+    try:
+        import xdist  # noqa: F401 - the dev extra installs it
+    except ImportError:
+        return []
+    return ["-n", str(workers), "--dist", "loadgroup"]
+
+
 def cmd_test(pytest_args: list[str]) -> int:
     RUN.mkdir(exist_ok=True)
     env, datadir = base_env()
@@ -529,7 +565,8 @@ def cmd_test(pytest_args: list[str]) -> int:
                     say(f"{name} failed")
                     return 1
         say("pytest")
-        return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, env=env).returncode
+        cmd = [PYTHON, "-m", "pytest", *pytest_workers(pytest_args), *pytest_args]
+        return subprocess.run(cmd, cwd=ROOT, env=env).returncode
     finally:
         if os.environ.get("CI"):
             for folder in (datadir, cell_datadir):

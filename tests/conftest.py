@@ -7,6 +7,8 @@ that is rolled back, store schemas included (PostgreSQL DDL is transactional).
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from allauth.account.models import EmailAddress
 from django.core.cache import cache, caches
@@ -18,6 +20,19 @@ from tenants.provisioning import template_refresh
 from tenants.services import store_create
 
 PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """On several workers (pytest-xdist's `--dist loadgroup`, as `devtools.devstack test`
+    runs the suite) a file's tests stay together on one worker, in their order, as they
+    run in one process: its module fixtures (a live stack, a browser) are set up once. A
+    test marked `xdist_group(name)` goes with the others of that name instead."""
+    if getattr(config.option, "dist", "no") != "loadgroup":
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
 @pytest.fixture(scope="session")
@@ -68,10 +83,30 @@ def _clean_cache_and_schema():
     connection.set_schema_to_public()
 
 
-def make_seller(email: str, *, verified: bool = True):
+@functools.cache
+def _password_hash(email: str) -> str:
+    """PASSWORD as the real hasher stores it (PBKDF2, a million rounds: 0.5 to 1 s of CPU
+    on the CI machine), hashed once per address and test process instead of once per test:
+    alice@example.com is made for most tests, and hashing was most of what her fixture
+    cost. Each address has a salt of its own, and logins verify it with the real hasher."""
+    from django.contrib.auth.hashers import make_password
+
+    return make_password(PASSWORD)
+
+
+def make_user(email: str, *, superuser: bool = False):
+    """A user whose password is PASSWORD (hashed once per address: _password_hash)."""
     from sellers.models import User
 
-    user = User.objects.create_user(email, PASSWORD)
+    make = User.objects.create_superuser if superuser else User.objects.create_user
+    user = make(email)  # no password yet: nothing to hash
+    user.password = _password_hash(user.email)
+    user.save(update_fields=["password"])
+    return user
+
+
+def make_seller(email: str, *, verified: bool = True):
+    user = make_user(email)
     EmailAddress.objects.create(user=user, email=email, verified=verified, primary=True)
     return user
 

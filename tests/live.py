@@ -79,6 +79,13 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def worker_folder(name: str) -> Path:
+    """test-artifacts/<name>, one per pytest-xdist worker (`live-gw0`): a stack wipes its
+    folder when it starts, and the other worker's stack may be running from its own."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return ROOT / "test-artifacts" / (f"{name}-{worker}" if worker else name)
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
 

@@ -13,14 +13,12 @@ from django.utils import timezone
 
 from payments.platform.models import ConnectedAccount, FeeLedgerEntry, StripeEvent
 from tenants.models import Store
-from tests.conftest import PASSWORD, make_seller
+from tests.conftest import make_seller, make_user
 
 
 @pytest.fixture
 def olivia(db):
-    from sellers.models import User
-
-    return User.objects.create_superuser("olivia@example.com", PASSWORD)
+    return make_user("olivia@example.com", superuser=True)
 
 
 @pytest.fixture

@@ -9,17 +9,15 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
-from tests.live import ROOT, LiveStack
+from tests.live import LiveStack, worker_folder
 from tests.s3 import reset_storages
-
-ARTIFACTS = ROOT / "test-artifacts"
 
 
 @pytest.fixture(scope="session")
 def live(django_db_setup, django_db_blocker):
     if not settings.REDIS_URL:
         pytest.skip("end-to-end tests need Redis (TEST_REDIS_URL)")
-    stack = LiveStack(ARTIFACTS / "live", redis_url=settings.REDIS_URL).start()
+    stack = LiveStack(worker_folder("live"), redis_url=settings.REDIS_URL).start()
     yield stack
     stack.stop()
 

@@ -27,7 +27,7 @@ from django.conf import settings
 
 from tests.e2e.axe import add_axe, assert_accessible
 from tests.factories import pdf_bytes
-from tests.live import ROOT, LiveStack, unique
+from tests.live import ROOT, LiveStack, unique, worker_folder
 from tests.s3 import ACCESS_KEY, REGION, SECRET_KEY, moto_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -47,7 +47,7 @@ def stack(django_db_setup):
         pytest.skip("the journey needs Redis for its Celery worker")
     with moto_server(bucket="journey") as s3:
         live = LiveStack(
-            ROOT / "test-artifacts" / "journey-stack",
+            worker_folder("journey-stack"),
             redis_url=settings.REDIS_URL,
             queue="journey",
             s3={

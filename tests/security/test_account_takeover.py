@@ -19,7 +19,7 @@ from django.test import Client
 
 from sellers.handoff import _token
 from tenants.services import store_create
-from tests.conftest import PASSWORD, main_client, make_seller
+from tests.conftest import PASSWORD, main_client, make_seller, make_user
 
 from .conftest import hand_off, verified_domain
 
@@ -31,9 +31,7 @@ ALICE_DOMAIN = "shop.alice-guides.test"
 def olivia(db):
     from allauth.account.models import EmailAddress
 
-    from sellers.models import User
-
-    user = User.objects.create_superuser("olivia@example.com", PASSWORD)
+    user = make_user("olivia@example.com", superuser=True)
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     return user
 

@@ -19,7 +19,7 @@ from catalog.models import Product
 from catalog.storage import private_storage
 from console.models import AuditEntry
 from tests.catalog.pdfs import image_bytes
-from tests.conftest import PASSWORD, main_client, make_seller, store_client
+from tests.conftest import PASSWORD, main_client, make_seller, make_user, store_client
 from tests.factories import in_schema, product_with_file
 
 # --- /admin/login/ has the sign-in page's limits --------------------------------------------
@@ -27,9 +27,7 @@ from tests.factories import in_schema, product_with_file
 
 @pytest.fixture
 def olivia(db):
-    from sellers.models import User
-
-    user = User.objects.create_superuser("olivia@example.com", PASSWORD)
+    user = make_user("olivia@example.com", superuser=True)
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     return user
 
