@@ -116,3 +116,20 @@ def connect_store(store, standin: Standin, *, outcome: str = "complete", country
     services.connect_refresh(store=store)
     store.refresh_from_db()
     return row
+
+
+@pytest.fixture
+def committed_store(transactional_db):
+    """Alice's store, committed (for tests whose threads or connections must see it), and
+    dropped afterwards with its ledger rows."""
+    from payments.platform.models import FeeLedgerEntry
+    from tenants.models import Store
+    from tenants.services import store_create
+    from tests.conftest import make_seller
+    from tests.live import unique
+
+    owner = make_seller(f"{unique('alice')}@example.com")
+    store = store_create(owner=owner, name="Alice's Guides", subdomain=unique("alice"))
+    yield store
+    FeeLedgerEntry.objects.filter(store_id=store.pk).delete()
+    Store.objects.get(pk=store.pk).delete(force_drop=True)

@@ -11,7 +11,6 @@ import importlib
 import random
 import threading
 
-import pytest
 from django.core import mail
 from django.core.files.base import ContentFile
 from django.db import connection, connections
@@ -32,9 +31,8 @@ from payments.services import (
     version_notice_counts,
 )
 from tests.catalog.pdfs import good_pdf
-from tests.conftest import make_seller, store_client
+from tests.conftest import store_client
 from tests.factories import add_file, in_schema, pdf_bytes, product_with_file, purchase
-from tests.live import unique
 
 
 def _path(url: str) -> str:
@@ -282,20 +280,6 @@ def test_the_seller_sees_how_many_update_emails_went_out(
 
 
 # --- Concurrent senders -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def committed_store(transactional_db):
-    from tenants.models import Store
-    from tenants.services import store_create
-
-    owner = make_seller(f"{unique('alice')}@example.com")
-    store = store_create(owner=owner, name="Alice's Workbooks", subdomain=unique("alice"))
-    yield store
-    from payments.platform.models import FeeLedgerEntry
-
-    FeeLedgerEntry.objects.filter(store_id=store.pk).delete()
-    Store.objects.get(pk=store.pk).delete(force_drop=True)
 
 
 def test_the_update_email_goes_once_to_each_past_buyer_under_concurrent_sends(committed_store):

@@ -3,7 +3,6 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-import pytest
 from django.core import mail
 from django.core.files.base import ContentFile
 from django.db import connection
@@ -325,20 +324,6 @@ def test_a_download_keeps_every_check_when_prepared(alice_store):
         grants.update(expires_at=None, revoked_at=timezone.now(), revoked_reason="refunded")
         assert download_open(token=token, ip=None, user_agent="").reason == "refunded"
         assert grants.get().download_count == 3 == DownloadLog.objects.count()
-
-
-@pytest.fixture
-def committed_store(transactional_db):
-    from tenants.models import Store
-    from tenants.services import store_create
-    from tests.conftest import make_seller
-    from tests.live import unique
-
-    owner = make_seller(f"{unique('alice')}@example.com")
-    store = store_create(owner=owner, name="Alice's Guides", subdomain=unique("alice"))
-    yield store
-    FeeLedgerEntry.objects.filter(store_id=store.pk).delete()
-    Store.objects.get(pk=store.pk).delete(force_drop=True)
 
 
 def test_a_download_prepares_again_when_postgres_lost_the_statement_or_its_plan(
