@@ -11,10 +11,8 @@ from django.db import connections
 from django_tenants.utils import schema_context
 
 from catalog.models import Product
-from tenants.models import Store
+from tests.browsers import chromium_launch, committed_store, log_in
 from tests.catalog import pdfs
-from tests.conftest import make_seller
-from tests.live import unique
 
 pytestmark = [
     pytest.mark.browser,
@@ -24,17 +22,12 @@ pytestmark = [
 
 @pytest.fixture
 def committed_alice(transactional_db):
-    from tenants.services import store_create
-
-    owner = make_seller(f"{unique('alice')}@example.com")
-    store = store_create(owner=owner, name="Alice's Guides", subdomain=unique("alice"))
-    yield owner, store
-    Store.objects.get(pk=store.pk).delete(force_drop=True)
+    with committed_store("Alice's Guides") as (owner, store):
+        yield owner, store
 
 
 @pytest.fixture
 def page(live_server, committed_alice, settings, monkeypatch):
-    from django.test import Client
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the ORM reads the test makes
@@ -45,22 +38,11 @@ def page(live_server, committed_alice, settings, monkeypatch):
     settings.SESSION_COOKIE_DOMAIN = None
     settings.CSRF_COOKIE_DOMAIN = None
     owner, store = committed_alice
-    client = Client(HTTP_HOST=store.host)
-    client.force_login(owner)
     port = live_server.url.rsplit(":", 1)[1]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        browser = chromium_launch(p)
         context = browser.new_context(base_url=f"http://{store.host}:{port}")
-        context.add_cookies(
-            [
-                {
-                    "name": settings.SESSION_COOKIE_NAME,
-                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                    "domain": store.host,
-                    "path": "/",
-                }
-            ]
-        )
+        log_in(context, owner, store.host)
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -10,6 +10,7 @@ import pytest
 from django.db import connections
 
 from sellers.models import User
+from tests.browsers import chromium_launch, log_in
 from tests.e2e.axe import add_axe, assert_accessible
 from tests.live import unique
 
@@ -25,7 +26,6 @@ RED = "rgb(185, 28, 28)"  # --bad
 
 
 def test_ignored_events_are_not_shown_in_red(live_server, transactional_db, settings, monkeypatch):
-    from django.test import Client
     from playwright.sync_api import sync_playwright
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -37,30 +37,17 @@ def test_ignored_events_are_not_shown_in_red(live_server, transactional_db, sett
     )
     stripe_event(status="failed", event_type="charge.refunded", error="KeyError: 'charge'")
     stripe_event(status="done", event_type="checkout.session.completed")
-    client = Client(HTTP_HOST=settings.PLATFORM_DOMAIN)
-    client.force_login(admin)
     port = live_server.url.rsplit(":", 1)[1]
     SHOTS.mkdir(parents=True, exist_ok=True)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=shutil.which("chromium"), args=["--no-sandbox"]
-            )
+            browser = chromium_launch(p)
             context = browser.new_context(
                 base_url=f"http://{settings.PLATFORM_DOMAIN}:{port}",
                 viewport={"width": 1280, "height": 800},
             )
             add_axe(context)
-            context.add_cookies(
-                [
-                    {
-                        "name": settings.SESSION_COOKIE_NAME,
-                        "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                        "domain": settings.PLATFORM_DOMAIN,
-                        "path": "/",
-                    }
-                ]
-            )
+            log_in(context, admin, settings.PLATFORM_DOMAIN)
             page = context.new_page()
             page.goto("/console/webhooks/")
             ignored = page.locator("tr", has=page.locator("code", has_text="charge.succeeded"))

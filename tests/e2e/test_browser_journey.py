@@ -25,6 +25,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.conf import settings
 
+from tests.browsers import CHROMIUM_ARGS
 from tests.e2e.axe import add_axe, assert_accessible
 from tests.factories import pdf_bytes
 from tests.live import ROOT, LiveStack, unique, worker_folder
@@ -72,14 +73,7 @@ def browser():
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-dev-shm-usage",
-            ],
+            args=CHROMIUM_ARGS,
         )
         yield browser
         browser.close()

@@ -8,14 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from django.db import connections
 
 from payments.services import library_link_create
-from tenants.models import Store
-from tests.conftest import make_seller
-from tests.e2e.axe import add_axe, assert_accessible
+from tests.browsers import committed_store, store_pages
+from tests.e2e.axe import assert_accessible
 from tests.factories import add_file, in_schema, product_with_file, purchase
-from tests.live import unique
 
 pytestmark = [
     pytest.mark.browser,
@@ -27,58 +24,14 @@ LAPTOP = {"width": 1280, "height": 900}
 
 
 @pytest.fixture
-def committed_alice(transactional_db):
-    from payments.platform.models import FeeLedgerEntry
-    from tenants.services import store_create
-
-    owner = make_seller(f"{unique('alice')}@example.com")
-    store = store_create(owner=owner, name="Alice's Workbooks", subdomain=unique("alice"))
-    Store.objects.filter(pk=store.pk).update(can_take_charges=True)
-    store.refresh_from_db()
-    yield owner, store
-    FeeLedgerEntry.objects.filter(store_id=store.pk).delete()
-    Store.objects.get(pk=store.pk).delete(force_drop=True)
-
-
-@pytest.fixture
-def browser_for(live_server, committed_alice, settings, monkeypatch):
-    from django.test import Client
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    settings.SESSION_COOKIE_DOMAIN = None
-    settings.CSRF_COOKIE_DOMAIN = None
-    owner, store = committed_alice
-    port = live_server.url.rsplit(":", 1)[1]
+def browser_for(live_server, transactional_db, settings, monkeypatch):
+    """(Alice's store, open_page(logged_in=False)) → a laptop-sized page on it."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
-
-        def open_page(*, logged_in: bool = False):
-            context = browser.new_context(base_url=f"http://{store.host}:{port}", viewport=LAPTOP)
-            add_axe(context)
-            if logged_in:
-                client = Client(HTTP_HOST=store.host)
-                client.force_login(owner)
-                context.add_cookies(
-                    [
-                        {
-                            "name": settings.SESSION_COOKIE_NAME,
-                            "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                            "domain": store.host,
-                            "path": "/",
-                        }
-                    ]
-                )
-            page = context.new_page()
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            return page
-
-        yield store, open_page
-        connections.close_all()
-        browser.close()
-    assert errors == []
+    with (
+        committed_store("Alice's Workbooks") as (owner, store),
+        store_pages(live_server, owner, store, settings, monkeypatch, viewport=LAPTOP) as op,
+    ):
+        yield store, op
 
 
 def test_two_files_in_the_dashboard_and_two_links_for_the_buyer(browser_for):
