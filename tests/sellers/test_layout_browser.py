@@ -30,14 +30,19 @@ LAPTOP = {"width": 1280, "height": 800}
 
 
 @pytest.fixture
-def browser_for(live_server, transactional_db, settings, monkeypatch):
+def committed_alice(transactional_db):
+    """(owner, store): Alice's committed store (other browser tests import it from here)."""
+    description = "Guides to ferns, mosses and lichens."
+    with committed_store("Alice's Field Guides", description=description) as (owner, store):
+        yield owner, store
+
+
+@pytest.fixture
+def browser_for(live_server, committed_alice, settings, monkeypatch):
     """(Alice's store, open_page(viewport, logged_in=False)) → a page on it."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    description = "Guides to ferns, mosses and lichens."
-    with (
-        committed_store("Alice's Field Guides", description=description) as (owner, store),
-        store_pages(live_server, owner, store, settings, monkeypatch, viewport=LAPTOP) as op,
-    ):
+    owner, store = committed_alice
+    with store_pages(live_server, owner, store, settings, monkeypatch, viewport=LAPTOP) as op:
         yield store, op
 
 
