@@ -124,12 +124,17 @@ def schema_cell(schema_name: str) -> str:
         return hit[0]
     from .models import Store
 
-    cell = (
-        Store.objects.using(DEFAULT_DB_ALIAS)
-        .filter(schema_name=schema_name)
-        .values_list("cell", flat=True)
-        .first()
-    ) or DEFAULT
+    # Asked while django-tenants switches schemas (on_set_tenant): the connection's
+    # search_path may already name a schema without public (migrate_schemas on a scratch
+    # schema), so the store table is named with its schema.
+    control = connections[DEFAULT_DB_ALIAS]
+    table = ".".join(
+        control.ops.quote_name(part) for part in (settings.PUBLIC_SCHEMA_NAME, Store._meta.db_table)
+    )
+    with control.cursor() as cursor:
+        cursor.execute(f"SELECT cell FROM {table} WHERE schema_name = %s LIMIT 1", [schema_name])  # noqa: S608 - names from settings and model meta
+        row = cursor.fetchone()
+    cell = (row[0] if row else "") or DEFAULT
     _SCHEMA_CELLS[schema_name] = (cell, now)
     return cell
 

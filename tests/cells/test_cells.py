@@ -160,3 +160,18 @@ def test_the_ledger_row_of_a_cell_b_sale_reaches_the_control_database_once(
     assert CellOutbox.objects.using(CELL_DB).count() == 0
     assert cells.outbox_reconcile() == 0
     assert FeeLedgerEntry.objects.filter(store=alice_store).count() == 1
+
+
+def test_a_stores_cell_is_found_whatever_schema_the_connection_is_in(alice_store):
+    """django-tenants asks for the cell while it switches schemas; a run of migrate_schemas
+    on a scratch schema has no public schema on its search_path (the parallel suite met it)."""
+    control = connections["default"]
+    with control.cursor() as cursor:
+        cursor.execute("CREATE SCHEMA scratch_cells_lookup")
+    control.set_schema("scratch_cells_lookup", include_public=False)
+    try:
+        cells.forget()
+        assert cells.schema_cell(alice_store.schema_name) == CELL
+        assert cells.schema_cell("no_such_schema") == cells.DEFAULT
+    finally:
+        control.set_schema_to_public()
