@@ -67,7 +67,7 @@ from catalog.pageviews import (
 from catalog.pageviews import TTL as VIEWS_TTL
 from config import metrics
 from config.logs import request_id_from
-from tenants.middleware import host_only_cookies
+from tenants.middleware import host_only_cookies, raw_host
 from tenants.pagecache import TTL, version_in_redis
 
 logger = logging.getLogger(__name__)
@@ -98,13 +98,6 @@ def enabled() -> bool:
         and not settings.CSRF_USE_SESSIONS
         and not settings.PREPEND_WWW
     )
-
-
-def _raw_host(environ: dict) -> str:
-    """The Host as Django's get_host() reads it (tenants.middleware._raw_host)."""
-    if settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in environ:
-        return environ["HTTP_X_FORWARDED_HOST"]
-    return environ.get("HTTP_HOST", "")
 
 
 def _secure(environ: dict) -> bool:
@@ -215,7 +208,7 @@ class Edge:
         query = environ.get("QUERY_STRING", "")
         if environ.get("REQUEST_METHOD") != "GET" or not tracking_only(query):
             return self.application(environ, start_response)
-        host = _raw_host(environ)
+        host = raw_host(environ)
         cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
         if not host or any(name in cookies for name in _LIVE_COOKIES):
             return self.application(environ, start_response)

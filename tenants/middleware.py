@@ -29,9 +29,9 @@ def public_tenant() -> Store:
     )
 
 
-def _raw_host(request: HttpRequest) -> str:
-    """The Host the client sent, as Django's own get_host() reads it."""
-    meta = request.META
+def raw_host(meta: dict) -> str:
+    """The Host the client sent, as Django's own get_host() reads it, from request.META
+    (or the WSGI environ itself: config.edge)."""
     if settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in meta:
         return meta["HTTP_X_FORWARDED_HOST"]
     if "HTTP_HOST" in meta:
@@ -54,7 +54,7 @@ class VerifiedDomainHostMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        raw = _raw_host(request)
+        raw = raw_host(request.META)
         domain, _port = split_domain_port(raw)
         if (
             domain
